@@ -1,0 +1,115 @@
+"""The records drip keeps: subscribers, enrolments and the delivery ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+SUBSCRIBER_STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced", "complained")
+# Statuses from which a subscriber never gets campaign mail again.
+ENDED_STATUSES = ("unsubscribed", "bounced", "complained")
+DELIVERY_STATES = ("scheduled", "sending", "sent", "failed", "skipped", "cancelled")
+PENDING_STATES = ("scheduled", "sending")
+
+
+def utc(value):
+    """Parse a stored ISO 8601 UTC string (or pass through a datetime); None stays None."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def iso(value):
+    """Format an aware datetime the way the store keeps it: seconds, UTC, a Z suffix."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Consent:
+    source: str | None = None
+    at: datetime | None = None
+    text: str | None = None
+    ip: str | None = None
+    confirmed_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+
+
+@dataclass
+class Subscriber:
+    id: int
+    uid: str
+    email: str
+    name: str
+    timezone: str | None
+    status: str
+    tags: list = field(default_factory=list)
+    fields: dict = field(default_factory=dict)
+    consent: Consent = field(default_factory=Consent)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    paused_at: datetime | None = None
+
+    @property
+    def first_name(self):
+        return self.name.split()[0] if self.name.strip() else ""
+
+    def to_dict(self):
+        return {
+            "email": self.email,
+            "name": self.name,
+            "timezone": self.timezone,
+            "status": self.status,
+            "tags": list(self.tags),
+            "fields": dict(self.fields),
+            "consent": {
+                "source": self.consent.source,
+                "at": iso(self.consent.at),
+                "text": self.consent.text,
+                "ip": self.consent.ip,
+                "confirmed_at": iso(self.consent.confirmed_at),
+                "withdrawn_at": iso(self.consent.withdrawn_at),
+            },
+            "created_at": iso(self.created_at),
+            "paused_at": iso(self.paused_at),
+        }
+
+
+@dataclass
+class Enrollment:
+    subscriber_id: int
+    campaign: str
+    enrolled_at: datetime
+    shift_seconds: int = 0
+
+
+@dataclass
+class Delivery:
+    id: int
+    subscriber_id: int
+    campaign: str
+    step: str
+    due_at: datetime
+    state: str
+    attempts: int = 0
+    provider: str | None = None
+    provider_message_id: str | None = None
+    last_error: str | None = None
+    sent_at: datetime | None = None
+    claimed_at: datetime | None = None
+    created_at: datetime | None = None
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "campaign": self.campaign,
+            "step": self.step,
+            "due_at": iso(self.due_at),
+            "state": self.state,
+            "attempts": self.attempts,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "last_error": self.last_error,
+            "sent_at": iso(self.sent_at),
+        }

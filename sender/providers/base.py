@@ -1,0 +1,57 @@
+"""The provider interface every backend implements.
+
+The dispatcher hands a provider a batch of ``OutgoingMessage`` objects and
+gets back one ``SendResult`` per message, in one small vocabulary of outcomes.
+A problem that makes every further send pointless (a bad API key, a missing
+setting) raises ``ProviderError`` instead, which stops the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACCEPTED = "accepted"      # the provider took it for delivery now
+SCHEDULED = "scheduled"    # the provider holds it for its send_at time
+REJECTED = "rejected"      # permanent: this message will never be accepted as it is
+RETRY = "retry"            # temporary: try again later (429, 5xx, timeout)
+OUTCOMES = (ACCEPTED, SCHEDULED, REJECTED, RETRY)
+
+# What ``reconcile`` can tell about a delivery interrupted during hand-off.
+RECONCILED_SENT = "sent"
+RECONCILED_NOT_SENT = "not_sent"
+RECONCILED_UNKNOWN = "unknown"
+
+
+@dataclass
+class SendResult:
+    delivery_id: int | None
+    outcome: str
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_after: float | None = None   # seconds, when the provider said
+    suppress: bool = False             # the address is bad or suppressed: stop mailing it
+
+
+class Provider:
+    """Base class: subclasses set ``name`` and implement ``send``."""
+
+    name = "base"
+    batch_size = 1                 # messages per ``send`` call
+    max_schedule_ahead = None      # a timedelta when the provider can hold messages
+
+    def send(self, messages):
+        """Hand off ``messages``; return one SendResult per message, in order."""
+        raise NotImplementedError
+
+    def reconcile(self, delivery, message_id):
+        """After a crash mid-hand-off: was this delivery sent? Returns one of
+        RECONCILED_SENT (with the provider id as a second value), RECONCILED_NOT_SENT
+        or RECONCILED_UNKNOWN."""
+        return RECONCILED_UNKNOWN, None
+
+    def cancel_scheduled(self, delivery):
+        """Cancel a message handed over with send_at; True when cancelled."""
+        return False
+
+    def close(self):
+        """Release connections."""

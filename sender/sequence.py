@@ -1,0 +1,138 @@
+"""Turning enrolments into ledger rows, and keeping them right when things change.
+
+* ``enroll`` writes one ``scheduled`` row per step for a new enrolment.
+* ``reconcile`` compares a subscriber's rows with what the current campaign
+  file says and returns the changes (applying them unless asked not to). It is
+  how a changed campaign reaches existing subscribers, and how a resumed
+  subscriber's sequence moves by the time paused. Its rules never resend a
+  sent step and never blast an inserted step to everyone at once:
+
+  - a new step placed before one the subscriber already got is ``skipped``;
+  - a new step whose time has already passed is ``skipped``;
+  - a step removed from the file is ``cancelled`` if not yet sent;
+  - a step whose time moved is rescheduled, never into the past.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from .models import ENDED_STATUSES
+from .schedule import due_times, zone
+
+FINGERPRINT_KEY = "campaign-fingerprint:{}"
+
+
+@dataclass
+class Change:
+    subscriber_id: int
+    campaign: str
+    step: str
+    action: str          # "add", "skip", "cancel", "move"
+    due_at: object = None
+    old_due_at: object = None
+    reason: str = ""
+
+
+def subscriber_zone(subscriber, settings):
+    return zone(subscriber.timezone or settings.timezone_name)
+
+
+def planned_times(campaign, enrollment, subscriber, settings):
+    """[(step, due_at)] for one enrolment, from the campaign as it is now."""
+    anchor = enrollment.enrolled_at + timedelta(seconds=enrollment.shift_seconds)
+    window = campaign.window_or(settings.send_window)
+    times = due_times(campaign.timings(), anchor, subscriber_zone(subscriber, settings), window)
+    return list(zip(campaign.steps, times, strict=True))
+
+
+def enroll(drip, subscriber, campaign, now):
+    """Enrol ``subscriber`` in ``campaign`` at ``now``; False when already enrolled."""
+    store = drip.store
+    with store.transaction():
+        enrollment = store.enroll(subscriber.id, campaign.id, now)
+        if enrollment is None:
+            return False
+        rows = [{"subscriber_id": subscriber.id, "campaign": campaign.id, "step": step.id,
+                 "due_at": due}
+                for step, due in planned_times(campaign, enrollment, subscriber, drip.settings)]
+        store.add_deliveries(rows, now=now)
+    return True
+
+
+def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
+    """Bring one subscriber's rows for one campaign in line with the file."""
+    store = drip.store
+    existing = {d.step: d for d in store.deliveries(subscriber_id=subscriber.id,
+                                                   campaign=campaign.id)}
+    planned = planned_times(campaign, enrollment, subscriber, drip.settings)
+    positions = {step.id: i for i, (step, _) in enumerate(planned)}
+    reached = max((positions[s] for s, d in existing.items()
+                   if s in positions and d.state not in ("scheduled", "cancelled")), default=-1)
+    changes = []
+    for position, (step, due) in enumerate(planned):
+        row = existing.get(step.id)
+        if row is None:
+            if position < reached:
+                changes.append(Change(subscriber.id, campaign.id, step.id, "skip", due,
+                                      reason="step added before a step already sent"))
+            elif due <= now:
+                changes.append(Change(subscriber.id, campaign.id, step.id, "skip", due,
+                                      reason="step added after its time had passed"))
+            else:
+                changes.append(Change(subscriber.id, campaign.id, step.id, "add", due))
+        elif row.state == "scheduled" and row.attempts == 0 and row.due_at != due:
+            new_due = max(due, now)
+            if new_due != row.due_at:
+                changes.append(Change(subscriber.id, campaign.id, step.id, "move", new_due,
+                                      old_due_at=row.due_at))
+    for step_id, row in existing.items():
+        if step_id not in positions and row.state == "scheduled":
+            changes.append(Change(subscriber.id, campaign.id, step_id, "cancel",
+                                  old_due_at=row.due_at, reason="step removed from the campaign"))
+    if apply and changes:
+        _apply(store, changes, existing, now)
+    return changes
+
+
+def _apply(store, changes, existing, now):
+    with store.transaction():
+        rows = [{"subscriber_id": c.subscriber_id, "campaign": c.campaign, "step": c.step,
+                 "due_at": c.due_at, "state": "skipped" if c.action == "skip" else "scheduled",
+                 "last_error": c.reason or None}
+                for c in changes if c.action in ("add", "skip")]
+        if rows:
+            store.add_deliveries(rows, now=now)
+        for change in changes:
+            row = existing.get(change.step)
+            if change.action == "move":
+                store.update_delivery(row.id, expect_state="scheduled", due_at=change.due_at)
+            elif change.action == "cancel":
+                store.update_delivery(row.id, expect_state="scheduled", state="cancelled",
+                                      last_error=change.reason)
+
+
+def campaign_changes(drip, now, *, apply):
+    """Reconcile every enrolment of every campaign whose file changed since last time.
+
+    Returns the list of changes; with ``apply`` they are written and the new
+    fingerprints recorded.
+    """
+    store = drip.store
+    changes = []
+    for campaign in drip.campaigns:
+        key = FINGERPRINT_KEY.format(campaign.id)
+        fingerprint = campaign.fingerprint()
+        if store.get_meta(key) == fingerprint:
+            continue
+        enrollments = list(store.enrollments(campaign=campaign.id))
+        subscribers = store.get_subscribers([e.subscriber_id for e in enrollments])
+        for enrollment in enrollments:
+            subscriber = subscribers[enrollment.subscriber_id]
+            if subscriber.status in ENDED_STATUSES:
+                continue
+            changes += reconcile(drip, subscriber, enrollment, campaign, now, apply=apply)
+        if apply:
+            store.set_meta(key, fingerprint)
+    return changes

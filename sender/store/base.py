@@ -1,0 +1,144 @@
+"""The storage contract. Every engine (SQLite now, PostgreSQL later) implements it
+and passes ``tests/test_store_contract.py``.
+
+Times go in and come out as aware UTC datetimes. Methods that change more than
+one row are atomic; callers group several calls with ``with store.transaction():``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class Store(ABC):
+    """Subscribers, enrolments, the delivery ledger and a little bookkeeping."""
+
+    # --- lifecycle -------------------------------------------------------------
+    @abstractmethod
+    def close(self):
+        """Release the connection."""
+
+    @abstractmethod
+    def transaction(self):
+        """A context manager: everything inside commits together or not at all.
+
+        Nested uses join the outermost transaction. The transaction takes the
+        write lock at once, so a read-then-write inside it cannot race.
+        """
+
+    @abstractmethod
+    def schema_version(self):
+        """The number of the last migration applied."""
+
+    # --- subscribers -----------------------------------------------------------
+    @abstractmethod
+    def add_subscriber(self, email, *, name, timezone, tags, fields, status, consent, now):
+        """Insert a subscriber (``email`` already normalised) and return it.
+
+        Raises ``InvalidInput`` when the address exists already.
+        """
+
+    @abstractmethod
+    def update_subscriber(self, subscriber_id, *, now, **changes):
+        """Change any of name, timezone, tags, fields, status, paused_at and the consent
+        fields (consent_source, consent_at, consent_text, consent_ip, confirmed_at,
+        withdrawn_at). Returns the updated subscriber."""
+
+    @abstractmethod
+    def get_subscriber(self, *, id=None, email=None, uid=None):
+        """The subscriber with that id, normalised email or public uid, or None."""
+
+    @abstractmethod
+    def get_subscribers(self, ids):
+        """A dict of id -> subscriber for the given ids."""
+
+    @abstractmethod
+    def list_subscribers(self, *, status=None, tag=None, limit=None):
+        """Subscribers in id order, optionally filtered by status and tag."""
+
+    @abstractmethod
+    def subscriber_counts(self):
+        """A dict of status -> number of subscribers."""
+
+    # --- enrolments ------------------------------------------------------------
+    @abstractmethod
+    def enroll(self, subscriber_id, campaign, enrolled_at):
+        """Record an enrolment; returns it, or None when one exists already."""
+
+    @abstractmethod
+    def enrollments(self, *, subscriber_id=None, campaign=None):
+        """Enrolments, filtered by subscriber and/or campaign."""
+
+    @abstractmethod
+    def set_enrollment_shift(self, subscriber_id, campaign, shift_seconds):
+        """Store how far a subscriber's sequence has been pushed back by pauses."""
+
+    # --- the delivery ledger ---------------------------------------------------
+    @abstractmethod
+    def add_deliveries(self, rows, *, now):
+        """Insert ledger rows given as dicts with subscriber_id, campaign, step, due_at
+        and optionally state and last_error. A row for an existing (subscriber,
+        campaign, step) is left alone. Returns how many were inserted."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id):
+        """One delivery, or None."""
+
+    @abstractmethod
+    def deliveries(self, *, subscriber_id=None, campaign=None, states=None,
+                   due_from=None, due_before=None, limit=None):
+        """Deliveries ordered by due time, filtered as asked."""
+
+    @abstractmethod
+    def claim_due(self, now, limit, *, pending_campaign=None):
+        """Atomically take up to ``limit`` scheduled deliveries due at or before ``now``
+        whose subscriber may receive them (active; or pending for the
+        ``pending_campaign``, the confirmation email): mark them ``sending``, set
+        ``claimed_at``, and return them. Two callers never get
+        the same delivery."""
+
+    @abstractmethod
+    def skip_ended(self, now):
+        """Mark scheduled deliveries due by ``now`` whose subscriber has unsubscribed,
+        bounced or complained as skipped. Returns how many."""
+
+    @abstractmethod
+    def update_delivery(self, delivery_id, *, expect_state=None, **changes):
+        """Change state, due_at, attempts, provider, provider_message_id, last_error,
+        sent_at or claimed_at.
+        With ``expect_state`` the change happens only if the row is in that state.
+        Returns True when the row changed."""
+
+    @abstractmethod
+    def cancel_pending(self, subscriber_id, reason, *, campaign=None):
+        """Cancel every scheduled delivery of a subscriber (of one campaign, if given).
+        Returns how many."""
+
+    @abstractmethod
+    def stale_sending(self, claimed_before):
+        """Deliveries left in ``sending`` that were claimed before the given time."""
+
+    @abstractmethod
+    def delivery_counts(self):
+        """A dict of state -> number of deliveries."""
+
+    @abstractmethod
+    def count_due(self, now):
+        """How many scheduled deliveries are due at or before ``now``."""
+
+    @abstractmethod
+    def next_due(self):
+        """The earliest due time of a scheduled delivery, or None."""
+
+    @abstractmethod
+    def last_sent_at(self, subscriber_id, *, exclude_campaign=None):
+        """When this subscriber was last sent a message, or None."""
+
+    # --- bookkeeping -----------------------------------------------------------
+    @abstractmethod
+    def get_meta(self, key):
+        """A stored string value, or None."""
+
+    @abstractmethod
+    def set_meta(self, key, value):
+        """Store a string value under ``key``."""

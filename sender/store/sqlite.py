@@ -1,0 +1,336 @@
+"""The SQLite store: one file, WAL mode, claims under the write lock."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import DripError, InvalidInput
+from ..models import Consent, Delivery, Enrollment, Subscriber, iso, utc
+from .base import Store
+from .migrations import MIGRATIONS, migrate
+
+_SUBSCRIBER_COLUMNS = {
+    "name", "timezone", "status", "tags", "fields", "paused_at", "consent_source",
+    "consent_at", "consent_text", "consent_ip", "confirmed_at", "withdrawn_at",
+}
+_DELIVERY_COLUMNS = {
+    "state", "due_at", "provider", "provider_message_id", "last_error", "sent_at", "claimed_at",
+    "attempts",
+}
+_TIME_COLUMNS = {"paused_at", "consent_at", "confirmed_at", "withdrawn_at", "due_at", "sent_at",
+                 "claimed_at"}
+
+
+class SQLiteStore(Store):
+    def __init__(self, path, *, busy_timeout=30.0, migrate_schema=True):
+        self.path = str(path)
+        if self.path != ":memory:":
+            parent = Path(self.path).parent
+            if not parent.exists():
+                raise DripError(f"cannot open database {self.path}: folder {parent} does not "
+                                "exist (check DRIP_DATABASE)")
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            if migrate_schema:
+                migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise DripError(f"cannot open database {self.path}: {exc} (check DRIP_DATABASE)") \
+                from None
+        self._depth = 0
+
+    # --- lifecycle -------------------------------------------------------------
+    def close(self):
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self):
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    def schema_version(self):
+        row = self.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return row[0] or 0
+
+    @staticmethod
+    def latest_version():
+        return len(MIGRATIONS)
+
+    # --- subscribers -----------------------------------------------------------
+    def add_subscriber(self, email, *, name, timezone, tags, fields, status, consent, now):
+        stamp = iso(now)
+        try:
+            cursor = self.conn.execute(
+                "INSERT INTO subscribers (uid, email, name, timezone, status, tags, fields, "
+                "consent_source, consent_at, consent_text, consent_ip, confirmed_at, "
+                "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (secrets.token_hex(12), email, name, timezone, status, json.dumps(list(tags)),
+                 json.dumps(dict(fields)), consent.source, iso(consent.at), consent.text,
+                 consent.ip, iso(consent.confirmed_at), stamp, stamp),
+            )
+        except sqlite3.IntegrityError:
+            raise InvalidInput(f"{email} is already a subscriber") from None
+        return self.get_subscriber(id=cursor.lastrowid)
+
+    def update_subscriber(self, subscriber_id, *, now, **changes):
+        unknown = set(changes) - _SUBSCRIBER_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown subscriber columns: {sorted(unknown)}")
+        values = {k: _to_db(k, v) for k, v in changes.items()}
+        values["updated_at"] = iso(now)
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        self.conn.execute(f"UPDATE subscribers SET {assignments} WHERE id = ?",
+                          (*values.values(), subscriber_id))
+        return self.get_subscriber(id=subscriber_id)
+
+    def get_subscriber(self, *, id=None, email=None, uid=None):
+        column, value = next((c, v) for c, v in (("id", id), ("email", email), ("uid", uid))
+                             if v is not None)
+        row = self.conn.execute(f"SELECT * FROM subscribers WHERE {column} = ?",
+                                (value,)).fetchone()
+        return _subscriber(row) if row else None
+
+    def get_subscribers(self, ids):
+        ids = list(set(ids))
+        found = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT * FROM subscribers WHERE id IN ({marks})",
+                                         chunk):
+                found[row["id"]] = _subscriber(row)
+        return found
+
+    def list_subscribers(self, *, status=None, tag=None, limit=None):
+        where, params = [], []
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if tag:
+            where.append("EXISTS (SELECT 1 FROM json_each(subscribers.tags) WHERE value = ?)")
+            params.append(tag)
+        sql = "SELECT * FROM subscribers"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        for row in self.conn.execute(sql, params):
+            yield _subscriber(row)
+
+    def subscriber_counts(self):
+        rows = self.conn.execute("SELECT status, COUNT(*) FROM subscribers GROUP BY status")
+        return {status: count for status, count in rows}
+
+    # --- enrolments ------------------------------------------------------------
+    def enroll(self, subscriber_id, campaign, enrolled_at):
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO enrollments (subscriber_id, campaign, enrolled_at) "
+            "VALUES (?, ?, ?)", (subscriber_id, campaign, iso(enrolled_at)))
+        if not cursor.rowcount:
+            return None
+        return Enrollment(subscriber_id, campaign, utc(iso(enrolled_at)), 0)
+
+    def enrollments(self, *, subscriber_id=None, campaign=None):
+        where, params = [], []
+        if subscriber_id is not None:
+            where.append("subscriber_id = ?")
+            params.append(subscriber_id)
+        if campaign is not None:
+            where.append("campaign = ?")
+            params.append(campaign)
+        sql = "SELECT * FROM enrollments"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        for row in self.conn.execute(sql + " ORDER BY subscriber_id, campaign", params):
+            yield Enrollment(row["subscriber_id"], row["campaign"], utc(row["enrolled_at"]),
+                             row["shift_seconds"])
+
+    def set_enrollment_shift(self, subscriber_id, campaign, shift_seconds):
+        self.conn.execute(
+            "UPDATE enrollments SET shift_seconds = ? WHERE subscriber_id = ? AND campaign = ?",
+            (int(shift_seconds), subscriber_id, campaign))
+
+    # --- the delivery ledger ---------------------------------------------------
+    def add_deliveries(self, rows, *, now):
+        stamp = iso(now)
+        inserted = 0
+        with self.transaction():
+            for row in rows:
+                cursor = self.conn.execute(
+                    "INSERT OR IGNORE INTO deliveries (subscriber_id, campaign, step, due_at, "
+                    "state, last_error, created_at) VALUES (?,?,?,?,?,?,?)",
+                    (row["subscriber_id"], row["campaign"], row["step"], iso(row["due_at"]),
+                     row.get("state", "scheduled"), row.get("last_error"), stamp))
+                inserted += cursor.rowcount
+        return inserted
+
+    def get_delivery(self, delivery_id):
+        row = self.conn.execute("SELECT * FROM deliveries WHERE id = ?",
+                                (delivery_id,)).fetchone()
+        return _delivery(row) if row else None
+
+    def deliveries(self, *, subscriber_id=None, campaign=None, states=None,
+                   due_from=None, due_before=None, limit=None):
+        where, params = [], []
+        if subscriber_id is not None:
+            where.append("subscriber_id = ?")
+            params.append(subscriber_id)
+        if campaign is not None:
+            where.append("campaign = ?")
+            params.append(campaign)
+        if states:
+            where.append(f"state IN ({','.join('?' * len(states))})")
+            params += list(states)
+        if due_from is not None:
+            where.append("due_at >= ?")
+            params.append(iso(due_from))
+        if due_before is not None:
+            where.append("due_at < ?")
+            params.append(iso(due_before))
+        sql = "SELECT * FROM deliveries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY due_at, id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        for row in self.conn.execute(sql, params).fetchall():
+            yield _delivery(row)
+
+    def claim_due(self, now, limit, *, pending_campaign=None):
+        stamp = iso(now)
+        with self.transaction():
+            rows = self.conn.execute(
+                "UPDATE deliveries SET state = 'sending', claimed_at = ? WHERE id IN ("
+                "  SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
+                "  WHERE d.state = 'scheduled' AND d.due_at <= ?"
+                "  AND s.status = CASE WHEN d.campaign = ? THEN 'pending' ELSE 'active' END"
+                "  ORDER BY d.due_at, d.id LIMIT ?"
+                ") RETURNING *",
+                (stamp, stamp, pending_campaign, int(limit))).fetchall()
+        return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
+
+    def skip_ended(self, now):
+        cursor = self.conn.execute(
+            "UPDATE deliveries SET state = 'skipped', last_error = 'subscriber is ' || ("
+            "  SELECT status FROM subscribers s WHERE s.id = deliveries.subscriber_id) "
+            "WHERE state = 'scheduled' AND due_at <= ? AND subscriber_id IN ("
+            "  SELECT id FROM subscribers WHERE status IN ('unsubscribed','bounced','complained'))",
+            (iso(now),))
+        return cursor.rowcount
+
+    def update_delivery(self, delivery_id, *, expect_state=None, **changes):
+        unknown = set(changes) - _DELIVERY_COLUMNS
+        if unknown:
+            raise ValueError(f"unknown delivery columns: {sorted(unknown)}")
+        values = {k: _to_db(k, v) for k, v in changes.items()}
+        sql = "UPDATE deliveries SET " + ", ".join(f"{k} = ?" for k in values) + " WHERE id = ?"
+        params = [*values.values(), delivery_id]
+        if expect_state:
+            sql += " AND state = ?"
+            params.append(expect_state)
+        return self.conn.execute(sql, params).rowcount == 1
+
+    def cancel_pending(self, subscriber_id, reason, *, campaign=None):
+        sql = ("UPDATE deliveries SET state = 'cancelled', last_error = ? "
+               "WHERE subscriber_id = ? AND state = 'scheduled'")
+        params = [reason, subscriber_id]
+        if campaign:
+            sql += " AND campaign = ?"
+            params.append(campaign)
+        return self.conn.execute(sql, params).rowcount
+
+    def stale_sending(self, claimed_before):
+        rows = self.conn.execute(
+            "SELECT * FROM deliveries WHERE state = 'sending' AND claimed_at < ? ORDER BY id",
+            (iso(claimed_before),)).fetchall()
+        return [_delivery(r) for r in rows]
+
+    def delivery_counts(self):
+        rows = self.conn.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+        return {state: count for state, count in rows}
+
+    def count_due(self, now):
+        return self.conn.execute(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'scheduled' AND due_at <= ?",
+            (iso(now),)).fetchone()[0]
+
+    def next_due(self):
+        row = self.conn.execute(
+            "SELECT MIN(due_at) FROM deliveries WHERE state = 'scheduled'").fetchone()
+        return utc(row[0])
+
+    def last_sent_at(self, subscriber_id, *, exclude_campaign=None):
+        sql = "SELECT MAX(sent_at) FROM deliveries WHERE subscriber_id = ? AND sent_at IS NOT NULL"
+        params = [subscriber_id]
+        if exclude_campaign:
+            sql += " AND campaign != ?"
+            params.append(exclude_campaign)
+        return utc(self.conn.execute(sql, params).fetchone()[0])
+
+    # --- bookkeeping -----------------------------------------------------------
+    def get_meta(self, key):
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key, value):
+        self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _to_db(column, value):
+    if column in _TIME_COLUMNS:
+        return iso(value)
+    if column == "tags":
+        return json.dumps(list(value))
+    if column == "fields":
+        return json.dumps(dict(value))
+    return value
+
+
+def _subscriber(row):
+    return Subscriber(
+        id=row["id"], uid=row["uid"], email=row["email"], name=row["name"],
+        timezone=row["timezone"], status=row["status"], tags=json.loads(row["tags"]),
+        fields=json.loads(row["fields"]),
+        consent=Consent(source=row["consent_source"], at=utc(row["consent_at"]),
+                        text=row["consent_text"], ip=row["consent_ip"],
+                        confirmed_at=utc(row["confirmed_at"]),
+                        withdrawn_at=utc(row["withdrawn_at"])),
+        created_at=utc(row["created_at"]), updated_at=utc(row["updated_at"]),
+        paused_at=utc(row["paused_at"]),
+    )
+
+
+def _delivery(row):
+    return Delivery(
+        id=row["id"], subscriber_id=row["subscriber_id"], campaign=row["campaign"],
+        step=row["step"], due_at=utc(row["due_at"]), state=row["state"],
+        attempts=row["attempts"], provider=row["provider"],
+        provider_message_id=row["provider_message_id"], last_error=row["last_error"],
+        sent_at=utc(row["sent_at"]), claimed_at=utc(row["claimed_at"]),
+        created_at=utc(row["created_at"]),
+    )

@@ -1,0 +1,223 @@
+"""Subscriber life cycle: add, confirm, pause, resume, unsubscribe.
+
+Every function takes ``now``; none reads the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from .errors import DripError, InvalidInput, NotFound
+from .message import check_header_value, normalize_email
+from .models import ENDED_STATUSES, Consent
+from .schedule import fit_window, zone
+from .sequence import enroll, reconcile
+
+# A repeated signup sends at most one confirmation email per this long.
+CONFIRM_RESEND_AFTER = timedelta(hours=1)
+
+
+@dataclass
+class AddResult:
+    subscriber: object
+    created: bool
+    enrolled: list = field(default_factory=list)
+    confirmation_queued: bool = False
+    note: str = ""
+
+
+def parse_fields(pairs):
+    """['stage=postpartum', 'weeks=6'] -> {'stage': 'postpartum', 'weeks': '6'}."""
+    fields = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise InvalidInput(f"field {pair!r} must look like key=value, e.g. stage=postpartum")
+        fields[key] = value.strip()
+    return fields
+
+
+def _clean_name(name):
+    name = " ".join((name or "").split()) if name is not None else None
+    if name is not None:
+        check_header_value("name", name)
+        if len(name) > 200:
+            raise InvalidInput("name is longer than 200 characters")
+    return name
+
+
+def _clean_tags(tags):
+    cleaned = []
+    for tag in tags:
+        tag = tag.strip()
+        if not tag or any(c.isspace() for c in tag) or "," in tag:
+            raise InvalidInput(f"tag {tag!r} must be one word without commas")
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
+
+
+def get(drip, email):
+    """The subscriber with this address; NotFound says how to list them."""
+    subscriber = drip.store.get_subscriber(email=normalize_email(email))
+    if subscriber is None:
+        raise NotFound(f"no subscriber {email!r} (see `drip subscribers list`)")
+    return subscriber
+
+
+def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), fields=None,
+                   consent_source=None, consent_text=None, ip=None, confirmed=False):
+    """Add a subscriber, or update the one with this address. Without ``confirmed`` a new
+    subscriber is pending and a confirmation email is queued; with it they are
+    active and enrolled at once."""
+    email = normalize_email(email)
+    name = _clean_name(name)
+    if timezone:
+        zone(timezone)
+    tags = _clean_tags(tags)
+    fields = dict(fields or {})
+    for key, value in fields.items():
+        check_header_value(f"field {key}", value)
+    store = drip.store
+    campaigns = drip.campaigns
+    if not confirmed and campaigns.confirmation is None:
+        raise DripError("no confirmation campaign: add a campaign file with "
+                        '[entry] on = "signup", or add the subscriber with --confirmed')
+    with store.transaction():
+        existing = store.get_subscriber(email=email)
+        if existing is None:
+            subscriber = store.add_subscriber(
+                email, name=name or "", timezone=timezone, tags=tags, fields=fields,
+                status="pending",
+                consent=Consent(source=consent_source, at=now, text=consent_text, ip=ip),
+                now=now)
+            result = AddResult(subscriber, created=True)
+            tags_added = False
+        else:
+            changes = {}
+            if name is not None and name != existing.name:
+                changes["name"] = name
+            if timezone and timezone != existing.timezone:
+                changes["timezone"] = timezone
+            merged_tags = existing.tags + [t for t in tags if t not in existing.tags]
+            tags_added = merged_tags != existing.tags
+            if tags_added:
+                changes["tags"] = merged_tags
+            if fields and {**existing.fields, **fields} != existing.fields:
+                changes["fields"] = {**existing.fields, **fields}
+            subscriber = (store.update_subscriber(existing.id, now=now, **changes)
+                          if changes else existing)
+            result = AddResult(subscriber, created=False)
+            if subscriber.status in ENDED_STATUSES:
+                result.note = (f"{email} is {subscriber.status}; details updated, "
+                               "but they will get no email unless they sign up again")
+                return result
+        if subscriber.status == "pending":
+            if confirmed:
+                result.enrolled = confirm(drip, subscriber, now=now, source=consent_source)
+                result.subscriber = store.get_subscriber(id=subscriber.id)
+            else:
+                result.confirmation_queued = queue_confirmation(drip, subscriber, now=now)
+        elif subscriber.status == "active" and tags_added:
+            result.enrolled = _enroll_by_tag(drip, subscriber, now)
+    return result
+
+
+def queue_confirmation(drip, subscriber, *, now):
+    """Schedule the double opt-in email; at most one per CONFIRM_RESEND_AFTER."""
+    campaign = drip.campaigns.confirmation
+    step = campaign.steps[0]
+    store = drip.store
+    tz = zone(subscriber.timezone or drip.settings.timezone_name)
+    due = fit_window(now, tz, campaign.window_or(drip.settings.send_window))
+    with store.transaction():
+        rows = list(store.deliveries(subscriber_id=subscriber.id, campaign=campaign.id))
+        if not rows:
+            store.add_deliveries([{"subscriber_id": subscriber.id, "campaign": campaign.id,
+                                   "step": step.id, "due_at": due}], now=now)
+            return True
+        row = rows[0]
+        if row.state in ("scheduled", "sending"):
+            return False
+        last = row.sent_at or row.due_at
+        if now - last < CONFIRM_RESEND_AFTER:
+            return False
+        return store.update_delivery(row.id, expect_state=row.state, state="scheduled",
+                                     due_at=due, attempts=0, last_error=None)
+
+
+def confirm(drip, subscriber, *, now, source=None):
+    """Make a pending subscriber active and enrol them; returns the campaign ids entered."""
+    store = drip.store
+    with store.transaction():
+        if subscriber.status != "pending":
+            return []
+        changes = {"status": "active", "confirmed_at": now}
+        if source and not subscriber.consent.source:
+            changes["consent_source"] = source
+        subscriber = store.update_subscriber(subscriber.id, now=now, **changes)
+        confirmation = drip.campaigns.confirmation
+        if confirmation:
+            store.cancel_pending(subscriber.id, "subscriber confirmed",
+                                 campaign=confirmation.id)
+        entered = [c.id for c in drip.campaigns.entered_on("confirm", subscriber)
+                   if enroll(drip, subscriber, c, now)]
+        entered += _enroll_by_tag(drip, subscriber, now)
+    return entered
+
+
+def _enroll_by_tag(drip, subscriber, now):
+    return [c.id for c in drip.campaigns.entered_on("tag", subscriber)
+            if enroll(drip, subscriber, c, now)]
+
+
+def pause(drip, subscriber, *, now):
+    """Hold an active subscriber's sequence; returns False when not active."""
+    with drip.store.transaction():
+        if subscriber.status != "active":
+            return False
+        drip.store.update_subscriber(subscriber.id, now=now, status="paused", paused_at=now)
+    return True
+
+
+def resume(drip, subscriber, *, now):
+    """Resume a paused subscriber: the rest of each sequence moves by the time paused."""
+    store = drip.store
+    with store.transaction():
+        if subscriber.status != "paused":
+            return False
+        paused_for = max(now - (subscriber.paused_at or now), timedelta(0))
+        subscriber = store.update_subscriber(subscriber.id, now=now, status="active",
+                                             paused_at=None)
+        for enrollment in list(store.enrollments(subscriber_id=subscriber.id)):
+            campaign = drip.campaigns.get(enrollment.campaign)
+            if campaign is None:
+                continue
+            enrollment.shift_seconds += int(paused_for.total_seconds())
+            store.set_enrollment_shift(subscriber.id, campaign.id, enrollment.shift_seconds)
+            reconcile(drip, subscriber, enrollment, campaign, now)
+    return True
+
+
+def unsubscribe(drip, subscriber, *, now, reason="unsubscribed"):
+    """End all mail to a subscriber at once; returns how many pending emails were cancelled."""
+    store = drip.store
+    with store.transaction():
+        current = store.get_subscriber(id=subscriber.id)
+        if current.status in ENDED_STATUSES:
+            return 0
+        store.update_subscriber(subscriber.id, now=now, status="unsubscribed",
+                                withdrawn_at=now, paused_at=None)
+        return store.cancel_pending(subscriber.id, reason)
+
+
+def suppress(drip, subscriber, status, *, now, reason):
+    """A bounce or complaint: stop all mail to this address for good."""
+    if status not in ("bounced", "complained"):
+        raise ValueError(status)
+    store = drip.store
+    with store.transaction():
+        store.update_subscriber(subscriber.id, now=now, status=status, paused_at=None)
+        return store.cancel_pending(subscriber.id, reason)
