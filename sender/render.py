@@ -25,6 +25,8 @@ from .errors import TemplateError
 
 LAYOUT_HTML = "emails/_layout.html"
 LAYOUT_TEXT = "emails/_layout.txt"
+# Inline every rule, but keep @media blocks (phone styles) in a <style> tag.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True)
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,10 @@ def render_email(env, template, context):
     body = render_template(env, body_name, context)
     page = render_template(env, LAYOUT_HTML, {**context, "body": Markup(body)})
     try:
-        html = css_inline.inline(page)
+        html = _INLINER.inline(page)
     except ValueError as exc:
         raise TemplateError(f"{LAYOUT_HTML}: CSS could not be inlined: {exc}") from None
     text = render_template(env, LAYOUT_TEXT, {**context, "body": html_to_text(body)})
+    text = text.rstrip() + "\n"
     return RenderedEmail(subject=context["subject"], preheader=context["preheader"],
                          html=html, text=text)
