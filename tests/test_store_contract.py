@@ -1,0 +1,213 @@
+"""The storage contract: every engine must pass these (see sender/store/base.py).
+
+Engines are listed in ``ENGINES``; each entry makes a fresh, empty store.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from sender.errors import InvalidInput
+from sender.models import Consent
+from sender.store import SQLiteStore
+from tests.conftest import at
+
+NOW = at("2026-03-02T10:00Z")
+
+
+def _sqlite(tmp_path):
+    return SQLiteStore(tmp_path / "contract.db")
+
+
+ENGINES = {"sqlite": _sqlite}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def store(request, tmp_path):
+    made = ENGINES[request.param](tmp_path)
+    yield made
+    made.close()
+
+
+def add(store, email="ana@example.com", status="active", **kwargs):
+    defaults = dict(name="Ana", timezone="Europe/Madrid", tags=["a"], fields={"stage": "postpartum"},
+                    status=status, consent=Consent(source="form", at=NOW, text="v1", ip="127.0.0.1"),
+                    now=NOW)
+    defaults.update(kwargs)
+    return store.add_subscriber(email, **defaults)
+
+
+def schedule(store, subscriber, *steps, campaign="course", due=NOW):
+    rows = [{"subscriber_id": subscriber.id, "campaign": campaign, "step": s, "due_at": due}
+            for s in steps]
+    return store.add_deliveries(rows, now=NOW)
+
+
+def test_migrations_reach_latest(store):
+    assert store.schema_version() >= 3
+
+
+def test_subscriber_round_trip(store):
+    person = add(store)
+    again = store.get_subscriber(email="ana@example.com")
+    assert again.id == person.id and again.uid == person.uid and len(person.uid) >= 16
+    assert again.name == "Ana" and again.timezone == "Europe/Madrid"
+    assert again.tags == ["a"] and again.fields == {"stage": "postpartum"}
+    assert again.consent.source == "form" and again.consent.at == NOW
+    assert again.consent.text == "v1" and again.consent.ip == "127.0.0.1"
+    assert store.get_subscriber(uid=person.uid).email == "ana@example.com"
+    assert store.get_subscriber(id=person.id).email == "ana@example.com"
+    assert store.get_subscriber(email="nobody@example.com") is None
+
+
+def test_email_is_unique(store):
+    add(store)
+    with pytest.raises(InvalidInput, match="already a subscriber"):
+        add(store)
+    assert store.subscriber_counts() == {"active": 1}
+
+
+def test_update_subscriber(store):
+    person = add(store)
+    later = NOW + timedelta(hours=1)
+    updated = store.update_subscriber(person.id, now=later, status="paused", paused_at=later,
+                                      tags=["a", "b"], fields={"stage": "pregnant"})
+    assert updated.status == "paused" and updated.paused_at == later
+    assert updated.tags == ["a", "b"] and updated.fields == {"stage": "pregnant"}
+    assert updated.updated_at == later
+
+
+def test_list_and_filter(store):
+    add(store, "a@example.com", tags=["x"])
+    add(store, "b@example.com", status="pending", tags=["y"])
+    add(store, "c@example.com", tags=["x", "y"])
+    assert [p.email for p in store.list_subscribers()] == ["a@example.com", "b@example.com",
+                                                           "c@example.com"]
+    assert [p.email for p in store.list_subscribers(status="active")] == ["a@example.com",
+                                                                          "c@example.com"]
+    assert [p.email for p in store.list_subscribers(tag="y")] == ["b@example.com", "c@example.com"]
+    assert [p.email for p in store.list_subscribers(limit=1)] == ["a@example.com"]
+    assert store.subscriber_counts() == {"active": 2, "pending": 1}
+
+
+def test_enrollment_once(store):
+    person = add(store)
+    assert store.enroll(person.id, "course", NOW) is not None
+    assert store.enroll(person.id, "course", NOW + timedelta(days=1)) is None
+    store.set_enrollment_shift(person.id, "course", 3600)
+    [enrollment] = list(store.enrollments(subscriber_id=person.id))
+    assert (enrollment.campaign, enrollment.enrolled_at, enrollment.shift_seconds) == \
+        ("course", NOW, 3600)
+
+
+def test_one_delivery_per_subscriber_campaign_step(store):
+    person = add(store)
+    assert schedule(store, person, "one", "two") == 2
+    assert schedule(store, person, "one", "three") == 1
+    rows = list(store.deliveries(subscriber_id=person.id))
+    assert sorted(d.step for d in rows) == ["one", "three", "two"]
+
+
+def test_claim_takes_due_rows_once(store):
+    person = add(store)
+    schedule(store, person, "one", due=NOW - timedelta(minutes=1))
+    schedule(store, person, "later", due=NOW + timedelta(hours=1))
+    first = store.claim_due(NOW, 10)
+    assert [d.step for d in first] == ["one"]
+    assert first[0].state == "sending" and first[0].claimed_at == NOW
+    assert store.claim_due(NOW, 10) == []
+    assert store.get_delivery(first[0].id).state == "sending"
+
+
+def test_claim_respects_limit_and_order(store):
+    person = add(store)
+    for minutes in (5, 1, 3):
+        schedule(store, person, f"s{minutes}", due=NOW - timedelta(minutes=minutes))
+    assert [d.step for d in store.claim_due(NOW, 2)] == ["s5", "s3"]
+    assert [d.step for d in store.claim_due(NOW, 2)] == ["s1"]
+
+
+def test_claim_only_for_active_or_pending_confirmation(store):
+    active = add(store, "a@example.com")
+    paused = add(store, "p@example.com", status="paused")
+    pending = add(store, "n@example.com", status="pending")
+    for person in (active, paused, pending):
+        schedule(store, person, "one", due=NOW)
+    schedule(store, pending, "confirm", campaign="confirmation", due=NOW)
+    claimed = store.claim_due(NOW, 10, pending_campaign="confirmation")
+    assert sorted((d.subscriber_id, d.campaign) for d in claimed) == sorted(
+        [(active.id, "course"), (pending.id, "confirmation")])
+
+
+def test_skip_ended(store):
+    gone = add(store, "gone@example.com", status="unsubscribed")
+    schedule(store, gone, "one", due=NOW)
+    schedule(store, gone, "two", due=NOW + timedelta(days=1))
+    assert store.skip_ended(NOW) == 1
+    states = {d.step: (d.state, d.last_error) for d in store.deliveries(subscriber_id=gone.id)}
+    assert states == {"one": ("skipped", "subscriber is unsubscribed"), "two": ("scheduled", None)}
+
+
+def test_update_delivery_with_expected_state(store):
+    person = add(store)
+    schedule(store, person, "one")
+    [row] = store.claim_due(NOW, 1)
+    assert store.update_delivery(row.id, expect_state="scheduled", state="sent") is False
+    assert store.update_delivery(row.id, expect_state="sending", state="sent", sent_at=NOW,
+                                 attempts=1, provider="outbox", provider_message_id="x")
+    stored = store.get_delivery(row.id)
+    assert (stored.state, stored.sent_at, stored.attempts, stored.provider_message_id) == \
+        ("sent", NOW, 1, "x")
+
+
+def test_cancel_pending_leaves_sent_alone(store):
+    person = add(store)
+    schedule(store, person, "one", "two")
+    schedule(store, person, "x", campaign="other")
+    [row] = store.claim_due(NOW, 1)
+    store.update_delivery(row.id, state="sent", sent_at=NOW)
+    assert store.cancel_pending(person.id, "why", campaign="course") == 1
+    assert store.cancel_pending(person.id, "why") == 1
+    states = sorted((d.campaign, d.step, d.state) for d in store.deliveries(subscriber_id=person.id))
+    assert states == [("course", "one", "sent"), ("course", "two", "cancelled"),
+                      ("other", "x", "cancelled")]
+
+
+def test_stale_sending_and_counts(store):
+    person = add(store)
+    schedule(store, person, "one", "two", due=NOW)
+    schedule(store, person, "three", due=NOW + timedelta(days=2))
+    claimed = store.claim_due(NOW, 1)
+    assert [d.id for d in store.stale_sending(NOW + timedelta(minutes=1))] == [claimed[0].id]
+    assert store.stale_sending(NOW) == []
+    assert store.delivery_counts() == {"scheduled": 2, "sending": 1}
+    assert store.count_due(NOW) == 1
+    assert store.next_due() == NOW
+
+
+def test_last_sent_at(store):
+    person = add(store)
+    schedule(store, person, "one", "two")
+    schedule(store, person, "confirm", campaign="confirmation")
+    rows = {d.step: d for d in store.deliveries(subscriber_id=person.id)}
+    store.update_delivery(rows["one"].id, state="sent", sent_at=NOW)
+    store.update_delivery(rows["confirm"].id, state="sent", sent_at=NOW + timedelta(hours=1))
+    assert store.last_sent_at(person.id) == NOW + timedelta(hours=1)
+    assert store.last_sent_at(person.id, exclude_campaign="confirmation") == NOW
+
+
+def test_transaction_rolls_back(store):
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            add(store)
+            raise RuntimeError("boom")
+    assert store.get_subscriber(email="ana@example.com") is None
+
+
+def test_meta(store):
+    assert store.get_meta("k") is None
+    store.set_meta("k", "1")
+    store.set_meta("k", "2")
+    assert store.get_meta("k") == "2"
