@@ -109,6 +109,30 @@ SETTINGS = [
     Setting("SMTP_PASSWORD", "SMTP password.", "", secret=True, group="Providers"),
     Setting("SMTP_SECURITY", "starttls, tls or none.", "starttls", default="starttls",
             group="Providers"),
+    # Web endpoints (`drip serve`): signup form, consent record, rate limits, webhooks.
+    Setting("DRIP_CONSENT_TEXT", "The consent wording beside the signup form's checkbox; stored "
+            "with every signup.",
+            "Yes, send me the free guide and the follow-up emails. I can unsubscribe at any time.",
+            default="Yes, send me the free guide and the follow-up emails. I can unsubscribe at "
+            "any time.", group="Web"),
+    Setting("DRIP_CONSENT_VERSION", "Version of the consent wording; change it whenever the "
+            "wording changes.", "1", default="1", group="Web"),
+    Setting("DRIP_SIGNUP_LIMIT_IP", "Signups accepted from one IP address per hour.", "20",
+            default="20", group="Web"),
+    Setting("DRIP_SIGNUP_LIMIT_ADDRESS", "Signups accepted for one email address per hour.", "3",
+            default="3", group="Web"),
+    Setting("DRIP_PROXY_COUNT", "Reverse proxies in front of `drip serve` whose X-Forwarded-For "
+            "is trusted for the client IP (0 when none).", "0", default="0", group="Web"),
+    Setting("POSTMARK_WEBHOOK_USER", "User name in the Postmark webhook URL's basic auth.", "",
+            group="Webhooks"),
+    Setting("POSTMARK_WEBHOOK_PASSWORD", "Password in the Postmark webhook URL's basic auth.", "",
+            secret=True, group="Webhooks"),
+    Setting("SENDGRID_WEBHOOK_PUBLIC_KEY", "SendGrid event webhook verification key (base64).",
+            "", group="Webhooks"),
+    Setting("MAILGUN_WEBHOOK_SIGNING_KEY", "Mailgun HTTP webhook signing key.", "", secret=True,
+            group="Webhooks"),
+    Setting("RESEND_WEBHOOK_SECRET", "Resend webhook signing secret (whsec_...).", "",
+            secret=True, group="Webhooks"),
 ]
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
@@ -274,7 +298,7 @@ def env_file_text(*, secret=None, example=False):
         value = setting.example
         if setting.name == "DRIP_SECRET_KEY":
             value = "" if example else (secret or secrets.token_urlsafe(48))
-        commented = setting.group == "Providers" or (not setting.required and
+        commented = setting.group in ("Providers", "Webhooks") or (not setting.required and
                                                     setting.default is not None and
                                                     setting.example == setting.default)
         prefix = "# " if commented and not setting.required else ""

@@ -68,11 +68,15 @@ def backoff(attempts, retry_after=None, *, rng=random):
     return max(delay, retry_after or 0)
 
 
-def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None):
+def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
+             subscriber_id=None):
     """Send everything due at ``now`` (at most ``limit``); returns a SendReport.
 
     ``progress`` is called with the number of deliveries finished, for a progress bar;
     ``stop()`` is asked between batches and ends the run early when it returns True.
+    With ``subscriber_id`` only that subscriber's due email goes, through the same
+    claim and record path, and the run-wide steps 1-3 are left to ``drip send``
+    (the web endpoints send a confirmation or welcome email at once this way).
     """
     store = drip.store
     report = SendReport()
@@ -84,9 +88,10 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None):
                                          + timedelta(seconds=1), limit=limit):
             report.would_send.append(delivery.to_dict())
         return report
-    report.changes = len(campaign_changes(drip, now, apply=True))
-    _recover_stale(drip, now, report)
-    report.skipped += store.skip_ended(now)
+    if subscriber_id is None:
+        report.changes = len(campaign_changes(drip, now, apply=True))
+        _recover_stale(drip, now, report)
+        report.skipped += store.skip_ended(now)
     provider = drip.provider
     while limit is None or report.sent + report.failed + report.retried < limit:
         if stop and stop():
@@ -94,7 +99,8 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None):
         room = provider.batch_size
         if limit is not None:
             room = min(room, limit - report.sent - report.failed - report.retried)
-        batch = store.claim_due(now, room, pending_campaign=pending_campaign)
+        batch = store.claim_due(now, room, pending_campaign=pending_campaign,
+                                subscriber_id=subscriber_id)
         if not batch:
             break
         _send_batch(drip, batch, now, report, pending_campaign)

@@ -90,12 +90,13 @@ class Store(ABC):
         """Deliveries ordered by due time, filtered as asked."""
 
     @abstractmethod
-    def claim_due(self, now, limit, *, pending_campaign=None):
+    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None):
         """Atomically take up to ``limit`` scheduled deliveries due at or before ``now``
         whose subscriber may receive them (active; or pending for the
         ``pending_campaign``, the confirmation email): mark them ``sending``, set
         ``claimed_at``, and return them. Two callers never get
-        the same delivery."""
+        the same delivery. With ``subscriber_id`` only that subscriber's deliveries
+        are taken (the web endpoints send one person's email at once)."""
 
     @abstractmethod
     def skip_ended(self, now):
@@ -142,3 +143,31 @@ class Store(ABC):
     @abstractmethod
     def set_meta(self, key, value):
         """Store a string value under ``key``."""
+
+    # --- events and rate limits (sender/events.py, sender/web) -------------------
+    @abstractmethod
+    def add_event(self, *, provider, type, occurred_at, received_at, raw, delivery_id=None,
+                  subscriber_id=None, provider_event_id=None):
+        """Record one event (``raw`` is a JSON-able dict). Returns True, or False when an
+        event with the same (provider, provider_event_id) exists already: a replay."""
+
+    @abstractmethod
+    def events(self, *, delivery_id=None, subscriber_id=None, type=None):
+        """Recorded events in id order as dicts (id, delivery_id, subscriber_id, provider,
+        type, occurred_at, received_at, provider_event_id, raw), filtered as asked."""
+
+    @abstractmethod
+    def events_summary(self):
+        """Per (campaign, step): a dict with ``sent`` (deliveries in state sent) and, for
+        each event type, the number of distinct deliveries that have such an event.
+        Returns {(campaign, step): {"sent": n, "opened": n, ...}}."""
+
+    @abstractmethod
+    def find_delivery(self, provider_message_id):
+        """The delivery the provider knows by this message id, or None."""
+
+    @abstractmethod
+    def rate_limit(self, key, *, now, window_seconds, limit):
+        """Count one hit for ``key`` unless ``limit`` hits were counted in the last
+        ``window_seconds``; True when this hit is allowed. Atomic across processes;
+        hits older than the window are forgotten."""

@@ -79,7 +79,40 @@ def m003_due_index(conn):
     )
 
 
-MIGRATIONS = [m001_core, m002_enrollments_and_meta, m003_due_index]
+def m004_events(conn):
+    # Provider events (and our own unsubscribes) for reporting and suppression, kept with
+    # the raw payload. (provider, provider_event_id) is unique, so a replayed or retried
+    # webhook is recorded and applied once; rows without a provider id are never merged.
+    # rate_hits holds one row per counted request for the signup rate limits, so several
+    # server processes share them.
+    conn.executescript(
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER REFERENCES deliveries(id) ON DELETE SET NULL,
+            subscriber_id INTEGER REFERENCES subscribers(id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            received_at TEXT NOT NULL,
+            provider_event_id TEXT,
+            raw TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (provider, provider_event_id)
+        );
+        CREATE INDEX events_delivery ON events (delivery_id, type);
+        CREATE INDEX events_subscriber ON events (subscriber_id);
+        CREATE INDEX deliveries_provider_message ON deliveries (provider_message_id)
+            WHERE provider_message_id IS NOT NULL;
+        CREATE TABLE rate_hits (
+            key TEXT NOT NULL,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX rate_hits_key ON rate_hits (key, at);
+        """
+    )
+
+
+MIGRATIONS = [m001_core, m002_enrollments_and_meta, m003_due_index, m004_events]
 
 
 def migrate(conn, *, upto=None):

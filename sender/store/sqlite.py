@@ -6,6 +6,7 @@ import json
 import secrets
 import sqlite3
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from ..errors import DripError, InvalidInput
@@ -220,7 +221,7 @@ class SQLiteStore(Store):
         for row in self.conn.execute(sql, params).fetchall():
             yield _delivery(row)
 
-    def claim_due(self, now, limit, *, pending_campaign=None):
+    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None):
         stamp = iso(now)
         with self.transaction():
             rows = self.conn.execute(
@@ -228,9 +229,11 @@ class SQLiteStore(Store):
                 "  SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
                 "  WHERE d.state = 'scheduled' AND d.due_at <= ?"
                 "  AND s.status = CASE WHEN d.campaign = ? THEN 'pending' ELSE 'active' END"
+                "  AND (? IS NULL OR d.subscriber_id = ?)"
                 "  ORDER BY d.due_at, d.id LIMIT ?"
                 ") RETURNING *",
-                (stamp, stamp, pending_campaign, int(limit))).fetchall()
+                (stamp, stamp, pending_campaign, subscriber_id, subscriber_id,
+                 int(limit))).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 
     def skip_ended(self, now):
@@ -299,6 +302,61 @@ class SQLiteStore(Store):
     def set_meta(self, key, value):
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    # --- events and rate limits --------------------------------------------------
+    def add_event(self, *, provider, type, occurred_at, received_at, raw, delivery_id=None,
+                  subscriber_id=None, provider_event_id=None):
+        cursor = self.conn.execute(
+            "INSERT OR IGNORE INTO events (delivery_id, subscriber_id, provider, type, "
+            "occurred_at, received_at, provider_event_id, raw) VALUES (?,?,?,?,?,?,?,?)",
+            (delivery_id, subscriber_id, provider, type, iso(occurred_at), iso(received_at),
+             provider_event_id, json.dumps(raw, default=str)))
+        return cursor.rowcount == 1
+
+    def events(self, *, delivery_id=None, subscriber_id=None, type=None):
+        where, params = [], []
+        for column, value in (("delivery_id", delivery_id), ("subscriber_id", subscriber_id),
+                              ("type", type)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(sql + " ORDER BY id", params).fetchall()
+        return [{**dict(r), "occurred_at": utc(r["occurred_at"]),
+                 "received_at": utc(r["received_at"]), "raw": json.loads(r["raw"])}
+                for r in rows]
+
+    def events_summary(self):
+        summary = {}
+        for campaign, step, count in self.conn.execute(
+                "SELECT campaign, step, COUNT(*) FROM deliveries WHERE state = 'sent' "
+                "GROUP BY campaign, step"):
+            summary.setdefault((campaign, step), {})["sent"] = count
+        for campaign, step, kind, count in self.conn.execute(
+                "SELECT d.campaign, d.step, e.type, COUNT(DISTINCT e.delivery_id) "
+                "FROM events e JOIN deliveries d ON d.id = e.delivery_id "
+                "GROUP BY d.campaign, d.step, e.type"):
+            summary.setdefault((campaign, step), {})[kind] = count
+        return summary
+
+    def find_delivery(self, provider_message_id):
+        row = self.conn.execute(
+            "SELECT * FROM deliveries WHERE provider_message_id = ? ORDER BY id DESC LIMIT 1",
+            (provider_message_id,)).fetchone()
+        return _delivery(row) if row else None
+
+    def rate_limit(self, key, *, now, window_seconds, limit):
+        since = iso(now - timedelta(seconds=window_seconds))
+        with self.transaction():
+            self.conn.execute("DELETE FROM rate_hits WHERE key = ? AND at <= ?", (key, since))
+            count = self.conn.execute("SELECT COUNT(*) FROM rate_hits WHERE key = ?",
+                                      (key,)).fetchone()[0]
+            if count >= limit:
+                return False
+            self.conn.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (key, iso(now)))
+        return True
 
 
 def _to_db(column, value):
