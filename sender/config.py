@@ -89,6 +89,9 @@ SETTINGS = [
             "https://coach.example.com/guide", group="Coach"),
     Setting("DRIP_GUIDE_ATTACH", "Attach the guide PDF to the welcome email (true/false).",
             "false", default="false", group="Coach"),
+    Setting("DRIP_GUIDE_BUILD_DIR", "Where `drip guide build` writes the guide, and where the PDF "
+            "for DRIP_GUIDE_ATTACH is built once and kept.", "build/guide", default="build/guide",
+            group="Coach"),
     # Providers: each key and the API base URL as the provider documents it.
     Setting("POSTMARK_SERVER_TOKEN", "Postmark server token.", "", secret=True, group="Providers"),
     Setting("POSTMARK_API_URL", "Postmark API base URL.", "https://api.postmarkapp.com",
@@ -109,6 +112,15 @@ SETTINGS = [
     Setting("SMTP_PASSWORD", "SMTP password.", "", secret=True, group="Providers"),
     Setting("SMTP_SECURITY", "starttls, tls or none.", "starttls", default="starttls",
             group="Providers"),
+    Setting("POSTMARK_MESSAGE_STREAM", "Postmark message stream (broadcast for marketing mail).",
+            "broadcast", default="broadcast", group="Providers"),
+    Setting("DRIP_RATE_LIMIT", "Most API requests per second to the provider (empty: its default; "
+            "resend 5, the others unlimited). A Postmark or Resend request carries a whole batch.",
+            "5", group="Providers"),
+    Setting("DRIP_CONCURRENCY", "API requests in flight at once (empty: the provider's default: "
+            "1 for postmark and resend, 4 for sendgrid and mailgun).", "4", group="Providers"),
+    Setting("DRIP_HTTP_TIMEOUT", "Seconds to wait for a provider's answer before retrying.", "30",
+            default="30", group="Providers"),
     # Web endpoints (`drip serve`): signup form, consent record, rate limits, webhooks.
     Setting("DRIP_CONSENT_TEXT", "The consent wording beside the signup form's checkbox; stored "
             "with every signup.",
@@ -305,3 +317,7 @@ def env_file_text(*, secret=None, example=False):
         lines.append(f"{prefix}{setting.name}={value}")
         lines.append("")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(env_file_text(example=True), end="")

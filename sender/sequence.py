@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from .models import ENDED_STATUSES
-from .schedule import due_times, zone
+from .schedule import due_times, localize, zone
 
 FINGERPRINT_KEY = "campaign-fingerprint:{}"
 
@@ -41,9 +41,15 @@ def subscriber_zone(subscriber, settings):
 
 def planned_times(campaign, enrollment, subscriber, settings):
     """[(step, due_at)] for one enrolment, from the campaign as it is now."""
-    anchor = enrollment.enrolled_at + timedelta(seconds=enrollment.shift_seconds)
+    tz = subscriber_zone(subscriber, settings)
+    anchor = enrollment.enrolled_at
+    if enrollment.shift_seconds:
+        # Time paused moves the sequence on the subscriber's wall clock, so a resumed
+        # sequence keeps its local hour even when a daylight-saving change fell in the pause.
+        wall = anchor.astimezone(tz).replace(tzinfo=None)
+        anchor = localize(wall + timedelta(seconds=enrollment.shift_seconds), tz)
     window = campaign.window_or(settings.send_window)
-    times = due_times(campaign.timings(), anchor, subscriber_zone(subscriber, settings), window)
+    times = due_times(campaign.timings(), anchor, tz, window)
     return list(zip(campaign.steps, times, strict=True))
 
 

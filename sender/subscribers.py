@@ -40,9 +40,11 @@ def parse_fields(pairs):
 
 
 def _clean_name(name):
-    name = " ".join((name or "").split()) if name is not None else None
-    if name is not None:
-        check_header_value("name", name)
+    if name is None:
+        return None
+    check_header_value("name", name)
+    name = " ".join(name.split())
+    if name:
         if len(name) > 200:
             raise InvalidInput("name is longer than 200 characters")
     return name
