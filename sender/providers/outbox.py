@@ -2,8 +2,9 @@
 
 The default provider. It needs no account, and what it writes is exactly what
 a real provider would be given, so the coach can open any message in a mail
-program. Files are written atomically and named from the Message-ID, so a
-retried delivery never makes a second file.
+program. Files are written atomically and named from the Message-ID
+(campaign.step.subscriber), so a retried delivery never makes a second file; list
+them by time with `ls -tr`.
 """
 
 from __future__ import annotations
@@ -33,19 +34,14 @@ class OutboxProvider(Provider):
             raise ProviderError(f"cannot create the outbox folder {self.directory}: "
                                 f"{exc.strerror} (check DRIP_OUTBOX_DIR)") from None
 
-    def path_for(self, message):
-        stamp = message.date.strftime("%Y%m%dT%H%M%SZ")
-        return self.directory / f"{stamp}_{file_stem(message.message_id)}.eml"
-
-    def _existing(self, message_id):
-        return next(iter(self.directory.glob(f"*_{file_stem(message_id)}.eml")), None)
+    def path_for(self, message_id):
+        return self.directory / f"{file_stem(message_id)}.eml"
 
     def send(self, messages):
         results = []
         for message in messages:
-            existing = self._existing(message.message_id)
-            path = existing or self.path_for(message)
-            if not existing:
+            path = self.path_for(message.message_id)
+            if not path.exists():
                 temporary = path.with_name(f".{path.name}.tmp")
                 try:
                     temporary.write_bytes(message.as_bytes())
@@ -57,7 +53,6 @@ class OutboxProvider(Provider):
         return results
 
     def reconcile(self, delivery, message_id):
-        existing = self._existing(message_id)
-        if existing:
-            return RECONCILED_SENT, existing.name
+        if message_id and self.path_for(message_id).exists():
+            return RECONCILED_SENT, self.path_for(message_id).name
         return RECONCILED_NOT_SENT, None
