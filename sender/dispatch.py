@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from . import subscribers as subscriber_ops
+from .ahead import horizon as ahead_horizon
 from .compose import compose, message_id
 from .errors import DripError, ProviderError
 from .providers.base import (
@@ -69,7 +70,7 @@ def backoff(attempts, retry_after=None, *, rng=random):
 
 
 def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
-             subscriber_id=None):
+             subscriber_id=None, ahead=None):
     """Send everything due at ``now`` (at most ``limit``); returns a SendReport.
 
     ``progress`` is called with the number of deliveries finished, for a progress bar;
@@ -77,8 +78,11 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
     With ``subscriber_id`` only that subscriber's due email goes, through the same
     claim and record path, and the run-wide steps 1-3 are left to ``drip send``
     (the web endpoints send a confirmation or welcome email at once this way).
+    With ``ahead`` (a timedelta), deliveries due within it are then handed to the
+    provider to hold until their due time (see ``ahead.py``).
     """
     store = drip.store
+    reach = ahead_horizon(drip.provider, ahead) if ahead and not dry_run else None
     report = SendReport()
     confirmation = drip.campaigns.confirmation
     pending_campaign = confirmation.id if confirmation else None
@@ -101,15 +105,18 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
             room = min(room, limit - report.sent - report.failed - report.retried)
         batch = store.claim_due(now, room, pending_campaign=pending_campaign,
                                 subscriber_id=subscriber_id)
+        if not batch and reach:
+            batch = store.claim_due(now + reach, room, pending_campaign=pending_campaign,
+                                    subscriber_id=subscriber_id)
         if not batch:
             break
-        _send_batch(drip, batch, now, report, pending_campaign)
+        _send_batch(drip, batch, now, report, pending_campaign, ahead=bool(reach))
         if progress:
             progress(len(batch))
     return report
 
 
-def _send_batch(drip, batch, now, report, pending_campaign):
+def _send_batch(drip, batch, now, report, pending_campaign, ahead=False):
     store, provider = drip.store, drip.provider
     people = store.get_subscribers([d.subscriber_id for d in batch])
     messages, seen = [], set()
@@ -122,16 +129,19 @@ def _send_batch(drip, batch, now, report, pending_campaign):
                                   last_error="the campaign or step no longer exists")
             report.cancelled += 1
             continue
+        at = max(delivery.due_at, now) if ahead else now   # held by the provider until then
         if delivery.campaign != pending_campaign and _too_soon(drip, delivery, subscriber, seen,
-                                                               now):
+                                                               at):
             report.deferred += 1
             continue
         try:
-            message = compose(drip, subscriber, campaign, step, now=now,
+            message = compose(drip, subscriber, campaign, step, now=at,
                               delivery_id=delivery.id)
         except DripError:
             _release(store, batch)
             raise
+        if at > now:
+            message.send_at = at
         messages.append(message)
         seen.add(subscriber.id)
     if not messages:

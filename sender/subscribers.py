@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .errors import DripError, InvalidInput, NotFound
+from .held import cancel_held
 from .message import check_header_value, normalize_email
 from .models import ENDED_STATUSES, Consent
 from .schedule import fit_window, zone
@@ -181,6 +182,7 @@ def pause(drip, subscriber, *, now):
         if subscriber.status != "active":
             return False
         drip.store.update_subscriber(subscriber.id, now=now, status="paused", paused_at=now)
+    cancel_held(drip, subscriber, now, restore=True)
     return True
 
 
@@ -212,7 +214,8 @@ def unsubscribe(drip, subscriber, *, now, reason="unsubscribed"):
             return 0
         store.update_subscriber(subscriber.id, now=now, status="unsubscribed",
                                 withdrawn_at=now, paused_at=None)
-        return store.cancel_pending(subscriber.id, reason)
+        cancelled = store.cancel_pending(subscriber.id, reason)
+    return cancelled + cancel_held(drip, subscriber, now)
 
 
 def suppress(drip, subscriber, status, *, now, reason):
@@ -222,4 +225,5 @@ def suppress(drip, subscriber, status, *, now, reason):
     store = drip.store
     with store.transaction():
         store.update_subscriber(subscriber.id, now=now, status=status, paused_at=None)
-        return store.cancel_pending(subscriber.id, reason)
+        cancelled = store.cancel_pending(subscriber.id, reason)
+    return cancelled + cancel_held(drip, subscriber, now)

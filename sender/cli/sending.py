@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import click
 
 from .. import dispatch, plan, subscribers
-from ..schedule import parse_instant
+from ..errors import InvalidInput
+from ..schedule import parse_duration, parse_instant
 from ..status import status as status_report
 from ..worker import run_worker
 from .common import (
@@ -90,28 +91,38 @@ def simulate(state, signup, timezone, as_json):
 @now_option
 @click.option("--dry-run", is_flag=True, help="Show what would go, send nothing.")
 @click.option("--limit", type=click.IntRange(min=1), help="Send at most this many.")
+@click.option("--ahead", metavar="DURATION",
+              help="Also hand emails due within this time (e.g. 48h) to the provider, which "
+                   "sends each at its exact due time (sendgrid, mailgun, resend).")
 @json_option
 @pass_state
-def send(state, now, dry_run, limit, as_json):
+def send(state, now, dry_run, limit, ahead, as_json):
     """Send every email that is due, through DRIP_PROVIDER.
 
     Safe to run from cron every few minutes; two runs at once never send the same
-    email twice.
+    email twice. With --ahead the provider holds emails due soon and sends them on
+    time even when this machine is off; unsubscribing or pausing cancels them.
 
     \b
     Example:
       drip send --dry-run
       drip send --limit 500
+      drip send --ahead 48h
     """
     drip = state.drip
     moment = resolve_now(now)
+    try:
+        horizon = parse_duration(ahead) if ahead else None
+    except (InvalidInput, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--ahead") from None
     show_bar = sys.stdout.isatty() and not as_json and not dry_run
     total = drip.store.count_due(moment) if show_bar else 0
     if show_bar and total:
         with click.progressbar(length=min(total, limit or total), label="Sending") as bar:
-            report = dispatch.send_due(drip, now=moment, limit=limit, progress=bar.update)
+            report = dispatch.send_due(drip, now=moment, limit=limit, progress=bar.update,
+                                       ahead=horizon)
     else:
-        report = dispatch.send_due(drip, now=moment, limit=limit, dry_run=dry_run)
+        report = dispatch.send_due(drip, now=moment, limit=limit, dry_run=dry_run, ahead=horizon)
     if as_json:
         echo_json(report.to_dict())
         return

@@ -1,0 +1,290 @@
+"""The one HTTP layer every API provider uses.
+
+One ``requests.Session`` per provider (connection reuse), a default timeout, a
+rate limit in requests per second, short in-process retries of 429, 5xx and
+transport errors with exponential backoff and jitter (honouring Retry-After),
+and one place that turns transport errors and bad JSON into an ``Answer``.
+A 401 or 403 raises ``ProviderError`` at once, naming the key to check: a bad
+key stops the run at the first answer. Secrets never reach logs or errors.
+
+``HttpProvider`` is the pipeline the provider modules share: split the
+messages into requests, send the first alone (so a bad key is found before
+anything else goes out), the rest with several requests in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ..errors import ProviderError
+from ..logging_setup import mask
+from .base import REJECTED, RETRY, Provider, SendResult
+
+log = logging.getLogger("drip.providers.http")
+
+DEFAULT_TIMEOUT = 30.0
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass
+class Answer:
+    """What came back for one request: a status and parsed body, or a transport error."""
+
+    status: int | None
+    headers: dict = field(default_factory=dict)
+    body: object = None          # parsed JSON, or None
+    text: str = ""               # the raw body (masked), for error messages
+    error: str | None = None     # a transport error (timeout, reset, refused)
+    retry_after: float | None = None
+    bad_json: bool = False
+
+    @property
+    def ok(self):
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def retryable(self):
+        return self.status is None or self.status in RETRY_STATUSES
+
+    def describe(self, message=None):
+        """A short error text: the provider's own message where it gave one."""
+        if self.error:
+            return self.error
+        detail = message or self.text.strip()[:300] or "(empty body)"
+        return f"HTTP {self.status}: {detail}"
+
+
+def parse_retry_after(value, *, now=None):
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None when absent."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    try:
+        return max(float(text), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+
+
+class RateLimiter:
+    """At most ``rate`` acquisitions per second, spread evenly; thread-safe.
+
+    ``clock`` and ``sleep`` are injectable so tests never wait for real time.
+    """
+
+    def __init__(self, rate, *, clock=time.monotonic, sleep=time.sleep):
+        self.interval = 1.0 / rate if rate else 0.0
+        self.clock, self.sleep = clock, sleep
+        self._next = None
+        self._lock = threading.Lock()
+
+    def acquire(self):
+        if not self.interval:
+            return
+        with self._lock:
+            now = self.clock()
+            start = now if self._next is None or self._next < now else self._next
+            self._next = start + self.interval
+        if start > now:
+            self.sleep(start - now)
+
+
+class HttpClient:
+    """A session for one provider. ``key_setting`` names the setting to check on a 401/403."""
+
+    def __init__(self, name, base_url, *, key_setting, headers=None, auth=None, secrets=(),
+                 timeout=DEFAULT_TIMEOUT, retries=2, max_wait=10.0, rate_limit=None,
+                 concurrency=1, extra_headers=None, sleep=time.sleep, clock=time.monotonic,
+                 rng=random):
+        self.name, self.base_url = name, base_url.rstrip("/")
+        self.key_setting = key_setting
+        self.timeout, self.retries, self.max_wait = timeout, retries, max_wait
+        self.sleep, self.rng = sleep, rng
+        self.secrets = [s for s in secrets if s]
+        if auth:
+            self.secrets += [a for a in auth if a and a != "api"]
+        self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
+        self.concurrency = max(concurrency, 1)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(concurrency, 1), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"User-Agent": "drip", "Accept": "application/json"})
+        self.session.headers.update(headers or {})
+        self.session.headers.update(extra_headers or {})
+        self.secrets += [v for k, v in (headers or {}).items()
+                         if k.lower() in ("authorization", "x-postmark-server-token", "api-key")]
+        self.session.auth = auth
+
+    def mask(self, text):
+        return mask(text, self.secrets)
+
+    def close(self):
+        self.session.close()
+
+    def request(self, method, path, *, retries=None, **kwargs):
+        """Send one request, retrying 429, 5xx and transport errors a few times in-process.
+
+        Returns the last ``Answer``; its ``retry_after`` says how long the provider asked
+        to wait when that is longer than this layer is willing to wait itself.
+        """
+        retries = self.retries if retries is None else retries
+        attempt = 0
+        while True:
+            self.limiter.acquire()
+            answer = self._once(method, path, **kwargs)
+            if answer.status in (401, 403):
+                raise ProviderError(
+                    f"{self.name} refused the request ({answer.describe(self.error_message(answer))}); "
+                    f"check {self.key_setting}", status=answer.status, body=answer.text)
+            if not answer.retryable or attempt >= retries:
+                return answer
+            wait = min(0.5 * 2 ** attempt, 8.0) * self.rng.uniform(0.8, 1.2)
+            if answer.retry_after is not None:
+                if answer.retry_after > self.max_wait:
+                    return answer
+                wait = max(wait, answer.retry_after)
+            attempt += 1
+            log.debug("%s: %s; retry %d in %.2fs", self.name, answer.describe(), attempt, wait)
+            self.sleep(wait)
+
+    def error_message(self, answer):
+        """The provider's own error text from a JSON body, if any."""
+        body = answer.body
+        if isinstance(body, dict):
+            for key in ("Message", "message", "error"):
+                if isinstance(body.get(key), str):
+                    return self.mask(body[key])
+            errors = body.get("errors")
+            if isinstance(errors, list) and errors:
+                return self.mask("; ".join(str(e.get("message", e)) if isinstance(e, dict)
+                                           else str(e) for e in errors))
+        return None
+
+    def _once(self, method, path, **kwargs):
+        url = self.base_url + path
+        kwargs.setdefault("timeout", self.timeout)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s", self.mask(f"{self.name} -> {method} {url} headers="
+                                      f"{dict(self.session.headers, **kwargs.get('headers', {}))} "
+                                      f"body={_preview(kwargs)}"))
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.Timeout:
+            return Answer(None, error=f"{self.name} did not answer within {kwargs['timeout']}s "
+                                      "(timed out; it may or may not have sent)")
+        except requests.ConnectionError as exc:
+            return Answer(None, error=self.mask(f"{self.name}: connection failed or dropped "
+                                                f"({type(exc).__name__})"))
+        except requests.RequestException as exc:
+            return Answer(None, error=self.mask(f"{self.name}: request failed ({exc})"))
+        text = self.mask(response.text)
+        answer = Answer(response.status_code, dict(response.headers), text=text,
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        if response.content:
+            try:
+                answer.body = response.json()
+            except ValueError:
+                answer.bad_json = True
+        log.debug("%s <- %s %s", self.name, response.status_code, text[:500])
+        return answer
+
+
+def _preview(kwargs):
+    if "json" in kwargs:
+        text = json.dumps(kwargs["json"], ensure_ascii=False)
+    elif "files" in kwargs:
+        text = str([(k, v[1] if v[0] is None else f"<file {v[0]}>") for k, v in kwargs["files"]])
+    else:
+        text = str(kwargs.get("data", ""))
+    return text if len(text) <= 2000 else text[:2000] + "..."
+
+
+def failure(message, answer, text=None, *, suppress=False):
+    """The SendResult for a request that did not succeed: retry later, or rejected for good."""
+    error = answer.describe(text)
+    if answer.retryable:
+        return SendResult(message.delivery_id, RETRY, error=error, retry_after=answer.retry_after)
+    return SendResult(message.delivery_id, REJECTED, error=error, suppress=suppress)
+
+
+class HttpProvider(Provider):
+    """The shared pipeline: ``requests_for`` splits messages, ``send_request`` sends one
+    group and returns a SendResult per message. Subclasses write only those two."""
+
+    key_setting = ""
+    can_cancel = False
+
+    def __init__(self, http):
+        self.http = http
+        self._stopped = None
+
+    def requests_for(self, messages):
+        """Groups of messages sent in one request each; default one message per request."""
+        return [[m] for m in messages]
+
+    def send_request(self, group):
+        raise NotImplementedError
+
+    def send(self, messages):
+        if self._stopped is not None:
+            raise self._stopped
+        self.check_schedulable(messages)
+        groups = self.requests_for(messages)
+        if not groups:
+            return []
+        results = {id(m): None for m in messages}
+        # The first request alone: a bad key stops the run before anything else is sent.
+        for message, result in zip(groups[0], self.send_request(groups[0]), strict=True):
+            results[id(message)] = result
+        rest = groups[1:]
+        workers = min(self.concurrency, len(rest))
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"drip-{self.name}") as pool:
+                outcomes = list(pool.map(self._guarded, rest))
+        else:
+            outcomes = [self._guarded(group) for group in rest]
+        for group, group_results in zip(rest, outcomes, strict=True):
+            for message, result in zip(group, group_results, strict=True):
+                results[id(message)] = result
+        return [results[id(m)] for m in messages]
+
+    def _guarded(self, group):
+        """Send one group; a stopping error after others went out is recorded as a retry
+        for this group (so what was sent is recorded) and raised at the next ``send``."""
+        if self._stopped is not None:
+            return [SendResult(m.delivery_id, RETRY, error=str(self._stopped)) for m in group]
+        try:
+            return self.send_request(group)
+        except ProviderError as exc:
+            self._stopped = exc
+            return [SendResult(m.delivery_id, RETRY, error=str(exc)) for m in group]
+
+    def check_schedulable(self, messages):
+        if self.max_schedule_ahead is None and any(m.send_at for m in messages):
+            raise ProviderError(f"{self.name} cannot hold messages for later; run drip send "
+                                "from cron or drip worker instead")
+
+    @property
+    def concurrency(self):
+        return self.http.concurrency
+
+    def close(self):
+        self.http.close()

@@ -1,0 +1,108 @@
+"""Resend: ``POST /emails/batch`` (100 per request) with an ``Idempotency-Key``.
+
+Resend allows 5 requests a second per team (DRIP_RATE_LIMIT defaults to 5) and
+answers 429 ``rate_limit_exceeded`` with ``retry-after``. The batch endpoint
+takes neither attachments nor ``scheduled_at``, so such messages go one by one
+to ``POST /emails``. Tags allow only ASCII letters, digits, ``_`` and ``-``, so
+the campaign, the step and the delivery id are three tags.
+
+Idempotency keys: a single message gets ``drip-{delivery_id}-{message_id}``; a
+batch gets one derived from every (delivery id, message id) in it. Within 24 h
+Resend answers a repeated key with the first answer instead of sending again,
+so the in-process retries of 429, 5xx and timeouts can never double-send.
+
+Reconcile after a crash: a crashed batch's deliveries come back claimed in
+another grouping, and Resend's key covers the whole request, so a new request
+cannot be proven to match the old one; its emails list has no tag or metadata
+filter either. ``reconcile`` therefore says "unknown" and the delivery is
+reported for a decision (``drip resolve``), never resent silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import UTC, timedelta
+
+from .base import ACCEPTED, SCHEDULED, SendResult
+from .http import HttpProvider, failure
+
+BATCH_MAX = 100
+
+
+def idempotency_key(messages):
+    if len(messages) == 1:
+        m = messages[0]
+        return f"drip-{m.delivery_id}-{m.message_id.strip('<>')}"[:256]
+    joined = ",".join(f"{m.delivery_id}-{m.message_id}" for m in messages)
+    return "drip-batch-" + hashlib.sha256(joined.encode()).hexdigest()
+
+
+def _tag_value(value):
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(value))[:256]
+
+
+class ResendProvider(HttpProvider):
+    name = "resend"
+    batch_size = BATCH_MAX
+    key_setting = "RESEND_API_KEY"
+    max_schedule_ahead = timedelta(days=30)
+    can_cancel = True
+
+    def requests_for(self, messages):
+        single = [[m] for m in messages if m.attachments or m.send_at]
+        plain = [m for m in messages if not (m.attachments or m.send_at)]
+        batches = [plain[i:i + BATCH_MAX] for i in range(0, len(plain), BATCH_MAX)]
+        return batches + single
+
+    def payload(self, message):
+        body = {
+            "from": str(message.sender),
+            "to": [str(message.to)],
+            "subject": message.subject,
+            "html": message.html,
+            "text": message.text,
+            "headers": dict(message.headers),
+        }
+        if message.reply_to and message.reply_to != message.sender:
+            body["reply_to"] = str(message.reply_to)
+        campaign, _, step = message.tag.partition("/")
+        tags = {"campaign": campaign, "step": step, **{k: v for k, v in message.metadata.items()
+                                                       if k not in ("campaign", "step")}}
+        body["tags"] = [{"name": _tag_value(k), "value": _tag_value(v)}
+                        for k, v in tags.items() if v not in (None, "")]
+        if message.attachments:
+            body["attachments"] = [{"filename": a.filename, "content_type": a.content_type,
+                                    "content": base64.b64encode(a.data).decode("ascii")}
+                                   for a in message.attachments]
+        if message.send_at:
+            body["scheduled_at"] = message.send_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return body
+
+    def send_request(self, group):
+        headers = {"Idempotency-Key": idempotency_key(group)}
+        if len(group) == 1 and (group[0].attachments or group[0].send_at):
+            answer = self.http.request("POST", "/emails", json=self.payload(group[0]),
+                                       headers=headers)
+            ids = [answer.body.get("id")] if answer.ok and isinstance(answer.body, dict) else None
+        else:
+            answer = self.http.request("POST", "/emails/batch",
+                                       json=[self.payload(m) for m in group], headers=headers)
+            data = answer.body.get("data") if isinstance(answer.body, dict) else None
+            ids = [d.get("id") if isinstance(d, dict) else None for d in data] \
+                if isinstance(data, list) and len(data) == len(group) else None
+        if not answer.ok:
+            return [failure(m, answer, self.http.error_message(answer)) for m in group]
+        if ids is None:
+            # A 200 means Resend took the request; sending again could duplicate.
+            return [SendResult(m.delivery_id, ACCEPTED, error="resend answered 200 with an "
+                               "unreadable body") for m in group]
+        return [SendResult(m.delivery_id, SCHEDULED if m.send_at else ACCEPTED,
+                           provider_message_id=mid) for m, mid in zip(group, ids, strict=True)]
+
+    def cancel_scheduled(self, delivery):
+        if not delivery.provider_message_id:
+            return False
+        answer = self.http.request("POST", f"/emails/{delivery.provider_message_id}/cancel")
+        return answer.ok

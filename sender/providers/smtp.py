@@ -1,0 +1,110 @@
+"""SMTP through the standard library, for any provider that offers it.
+
+SMTP_SECURITY is ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or
+``none`` (a local relay); it logs in when SMTP_USERNAME is set. The connection
+is kept open across batches and reopened once if the server drops it. Each
+message goes as its full MIME form (``to_mime()``), our Message-ID included.
+A 5xx for a recipient rejects the message and suppresses the address; a 4xx is
+retried later. SMTP cannot hold messages for later or be asked after a crash.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+
+from ..errors import ProviderError
+from .base import ACCEPTED, REJECTED, RETRY, Provider, SendResult
+
+SECURITY = ("starttls", "tls", "none")
+
+
+class SmtpProvider(Provider):
+    name = "smtp"
+    batch_size = 50
+
+    def __init__(self, host, port, *, security="starttls", username=None, password=None,
+                 timeout=30.0, ssl_context=None):
+        if security not in SECURITY:
+            raise ProviderError(f"SMTP_SECURITY: {security!r} is not one of {', '.join(SECURITY)}")
+        self.host, self.port, self.security = host, int(port), security
+        self.username, self.password, self.timeout = username, password, timeout
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._conn = None
+
+    def _connect(self):
+        try:
+            if self.security == "tls":
+                conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                        context=self.ssl_context)
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    conn.starttls(context=self.ssl_context)
+            if self.username:
+                conn.login(self.username, self.password or "")
+        except smtplib.SMTPAuthenticationError as exc:
+            raise ProviderError(f"smtp: {self.host} refused the login ({exc.smtp_code}); "
+                                "check SMTP_USERNAME and SMTP_PASSWORD", status=exc.smtp_code) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            raise ProviderError(f"smtp: {self.host} does not support {exc}; check SMTP_SECURITY "
+                                "and SMTP_USERNAME") from None
+        except ssl.SSLError as exc:
+            raise ProviderError(f"smtp: TLS with {self.host}:{self.port} failed ({exc.reason}); "
+                                "check SMTP_SECURITY and SMTP_PORT") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            return None, f"smtp: cannot reach {self.host}:{self.port} ({type(exc).__name__}: {exc})"
+        return conn, None
+
+    def send(self, messages):
+        if any(m.send_at for m in messages):
+            raise ProviderError("smtp cannot hold messages for later; run drip send from cron or "
+                                "drip worker instead")
+        results = []
+        for message in messages:
+            results.append(self._send_one(message))
+        return results
+
+    def _send_one(self, message, reconnect=True):
+        if self._conn is None:
+            self._conn, error = self._connect()
+            if self._conn is None:
+                return SendResult(message.delivery_id, RETRY, error=error)
+        mime = message.to_mime()
+        try:
+            self._conn.send_message(mime, from_addr=message.sender.addr_spec,
+                                    to_addrs=[message.to.addr_spec])
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            return self._refused(message, code, text)
+        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            return self._refused(message, exc.smtp_code, exc.smtp_error)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            if reconnect:
+                return self._send_one(message, reconnect=False)
+            return SendResult(message.delivery_id, RETRY, error=f"smtp: connection lost ({exc})")
+        return SendResult(message.delivery_id, ACCEPTED, provider_message_id=message.message_id)
+
+    def _refused(self, message, code, text):
+        detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        error = f"smtp {code}: {detail}"
+        if 400 <= code < 500:
+            return SendResult(message.delivery_id, RETRY, error=error)
+        return SendResult(message.delivery_id, REJECTED, error=error, suppress=code in (550, 551, 553))
+
+    def _drop(self):
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except OSError:
+                pass
+        self._conn = None
+
+    def close(self):
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+        self._drop()
