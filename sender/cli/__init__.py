@@ -62,10 +62,10 @@ def init(path, force):
 
 
 def _register():
-    from . import sending, subscribers
+    from . import sending, subscribers, web
 
     cli.add_command(subscribers.subscribers_group)
-    for command in sending.COMMANDS:
+    for command in sending.COMMANDS + web.COMMANDS:
         cli.add_command(command)
 
 

@@ -1,0 +1,121 @@
+"""`drip report`: per campaign and step, what was sent and what happened to it.
+
+Counts come from the delivery ledger (``sent``) and from recorded events (the
+rest: distinct deliveries with such an event). An unsubscribe, bounce or
+complaint is counted at the last email the person was sent before leaving, so
+``left`` per step says where in the sequence people leave.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .events import TYPES
+
+METRICS = ("sent", *TYPES)
+LEAVING = ("bounced", "complained", "unsubscribed")
+
+
+def build(drip):
+    """The report as plain data: {"campaigns": [{"id", "name", "steps": [...]}], "totals"}."""
+    summary = drip.store.events_summary()
+    campaigns, known = [], set()
+    for campaign in drip.campaigns:
+        steps = []
+        for step in campaign.steps:
+            known.add((campaign.id, step.id))
+            steps.append(_row(step.id, step.subject, summary.get((campaign.id, step.id), {})))
+        campaigns.append({"id": campaign.id, "name": campaign.name, "steps": steps})
+    # Steps removed from the campaign files still have a history.
+    for (campaign_id, step_id), counts in sorted(summary.items()):
+        if (campaign_id, step_id) in known:
+            continue
+        entry = next((c for c in campaigns if c["id"] == campaign_id), None)
+        if entry is None:
+            entry = {"id": campaign_id, "name": f"{campaign_id} (no longer in campaigns/)",
+                     "steps": []}
+            campaigns.append(entry)
+        entry["steps"].append(_row(step_id, "(step removed)", counts))
+    totals = {m: sum(s[m] for c in campaigns for s in c["steps"]) for m in (*METRICS, "left")}
+    return {"campaigns": campaigns, "totals": totals}
+
+
+def _row(step_id, subject, counts):
+    row = {"step": step_id, "subject": subject}
+    row.update({m: int(counts.get(m, 0)) for m in METRICS})
+    row["left"] = sum(row[m] for m in LEAVING)
+    return row
+
+
+def _rate(part, whole):
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
+def text(report):
+    """A plain-text table per campaign."""
+    lines = []
+    headers = ("STEP", *(m.upper() for m in METRICS), "LEFT", "OPEN%")
+    for campaign in report["campaigns"]:
+        lines.append(f"{campaign['name']} ({campaign['id']})")
+        rows = [(s["step"], *(s[m] for m in METRICS), s["left"], _rate(s["opened"], s["sent"]))
+                for s in campaign["steps"]]
+        widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(h)
+                  for i, h in enumerate(headers)]
+        lines.append("  " + "  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))
+        for row in rows:
+            lines.append("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+        lines.append("")
+    totals = report["totals"]
+    lines.append("Total: " + ", ".join(f"{totals[m]} {m}" for m in (*METRICS, "left")))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _funnel_svg(campaign):
+    """A horizontal bar per step: the bar is how many were sent that step, the dark part
+    how many opened, and the label how many left after it."""
+    steps = campaign["steps"]
+    bar_h, gap, label_w, width = 26, 14, 150, 640
+    top = max([s["sent"] for s in steps] + [1])
+    height = len(steps) * (bar_h + gap) + gap
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img" aria-label="Funnel for {escape(campaign["name"])}">']
+    for i, step in enumerate(steps):
+        y = gap + i * (bar_h + gap)
+        full = (width - label_w - 120) * step["sent"] / top
+        opened = (width - label_w - 120) * step["opened"] / top
+        parts.append(f'<text x="0" y="{y + 18}" font-size="13">{escape(step["step"])}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{full:.1f}" height="{bar_h}" '
+                     'fill="#d9c6e2"><title>sent</title></rect>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{opened:.1f}" height="{bar_h}" '
+                     'fill="#7a4e8c"><title>opened</title></rect>')
+        note = f'{step["sent"]} sent'
+        if step["left"]:
+            note += f', {step["left"]} left'
+        parts.append(f'<text x="{label_w + full + 6:.1f}" y="{y + 18}" font-size="12" '
+                     f'fill="#444">{escape(note)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def html(report, *, title="Email sequence report"):
+    """A self-contained page: a funnel chart (inline SVG) and the table per campaign."""
+    body = [f"<h1>{escape(title)}</h1>",
+            '<p class="muted">Bars: emails sent per step; the dark part: opened. '
+            '"left": people who unsubscribed, bounced or complained after that email.</p>']
+    for campaign in report["campaigns"]:
+        body.append(f"<h2>{escape(campaign['name'])}</h2>")
+        if campaign["steps"]:
+            body.append(_funnel_svg(campaign))
+        head = "".join(f"<th>{escape(h)}</th>" for h in ("step", *METRICS, "left"))
+        rows = "".join(
+            "<tr>" + f"<td>{escape(s['step'])}</td>"
+            + "".join(f"<td>{s[m]}</td>" for m in (*METRICS, "left")) + "</tr>"
+            for s in campaign["steps"])
+        body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    style = ("body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+             "padding:0 1rem;color:#222}table{border-collapse:collapse;margin:1rem 0 2rem}"
+             "th,td{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:right}"
+             "th:first-child,td:first-child{text-align:left}.muted{color:#666}")
+    return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(title)}</title><style>{style}</style></head><body>"
+            + "".join(body) + "</body></html>")

@@ -1,0 +1,47 @@
+"""Mailgun webhooks: HMAC-SHA256 of timestamp + token with the webhook signing key.
+
+One JSON object per request: ``signature`` {timestamp, token, signature} and
+``event-data``; our ``v:delivery_id`` comes back in ``user-variables``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from ..events import BOUNCED, PROVIDER_EVENTS, Event
+from .common import Unverified, parse_time
+
+NAME = "mailgun"
+
+
+def verify(settings, headers, body, *, now):
+    key = settings.get("MAILGUN_WEBHOOK_SIGNING_KEY") or ""
+    if not key:
+        raise Unverified("MAILGUN_WEBHOOK_SIGNING_KEY is not set")
+    try:
+        signed = json.loads(body)["signature"]
+        timestamp, token = str(signed["timestamp"]), str(signed["token"])
+        given = str(signed["signature"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        raise Unverified("no signature in the body") from None
+    expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given):
+        raise Unverified("bad signature")
+
+
+def parse(headers, payload):
+    data = payload["event-data"]
+    kind = PROVIDER_EVENTS[NAME].get(data.get("event"))
+    if kind is None:
+        return []
+    if kind == BOUNCED and data.get("severity") != "permanent":
+        return []
+    message_id = ((data.get("message") or {}).get("headers") or {}).get("message-id")
+    return [Event(
+        provider=NAME, type=kind, occurred_at=parse_time(data["timestamp"], None), raw=payload,
+        provider_event_id=data.get("id"),
+        delivery_id=(data.get("user-variables") or {}).get("delivery_id"),
+        provider_message_id=message_id.strip("<>") if message_id else None,
+        email=data.get("recipient"))]

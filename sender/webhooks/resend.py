@@ -1,0 +1,73 @@
+"""Resend webhooks, signed by Svix: HMAC-SHA256 of "svix-id.svix-timestamp.body".
+
+The secret is "whsec_" + base64; ``svix-signature`` holds one or more "v1,<base64>"
+separated by spaces. A timestamp more than five minutes from ``now`` is refused,
+so a captured request cannot be replayed later. Our ``delivery_id`` is a tag.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from ..events import PROVIDER_EVENTS, UNSUBSCRIBED, Event
+from .common import Unverified, header, parse_time
+
+NAME = "resend"
+TOLERANCE_SECONDS = 5 * 60
+
+
+def sign(secret, msg_id, timestamp, body):
+    """The "v1,..." signature for a body (used to verify, and by tests)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def verify(settings, headers, body, *, now):
+    secret = settings.get("RESEND_WEBHOOK_SECRET") or ""
+    if not secret:
+        raise Unverified("RESEND_WEBHOOK_SECRET is not set")
+    msg_id, timestamp = header(headers, "svix-id"), header(headers, "svix-timestamp")
+    signatures = header(headers, "svix-signature")
+    if not (msg_id and timestamp and signatures):
+        raise Unverified("no Svix headers")
+    try:
+        sent = datetime.fromtimestamp(int(timestamp), UTC)
+        expected = sign(secret, msg_id, timestamp, body)
+    except (ValueError, OverflowError, binascii.Error):
+        raise Unverified("malformed Svix headers or secret") from None
+    if abs((now - sent).total_seconds()) > TOLERANCE_SECONDS:
+        raise Unverified("timestamp too old or in the future")
+    if not any(hmac.compare_digest(expected, candidate)
+               for candidate in signatures.split() if candidate.startswith("v1,")):
+        raise Unverified("bad signature")
+
+
+def _tags(data):
+    tags = data.get("tags") or {}
+    if isinstance(tags, list):
+        return {t.get("name"): t.get("value") for t in tags if isinstance(t, dict)}
+    return tags
+
+
+def parse(headers, payload):
+    name = payload["type"]
+    kind = PROVIDER_EVENTS[NAME].get(name)
+    data = payload.get("data") or {}
+    if kind is None:
+        return []
+    if name == "email.bounced" and (data.get("bounce") or {}).get("type") != "Permanent":
+        return []
+    if kind == UNSUBSCRIBED and data.get("unsubscribed") is not True:
+        return []
+    to = [data.get("email")] if name == "contact.updated" else (data.get("to") or [None])
+    return [Event(
+        provider=NAME, type=kind, occurred_at=parse_time(payload.get("created_at"), None),
+        raw=payload, provider_event_id=header(headers, "svix-id") or None,
+        delivery_id=_tags(data).get("delivery_id"),
+        provider_message_id=data.get("email_id") if name != "contact.updated" else None,
+        email=to[0])]
