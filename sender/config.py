@@ -319,5 +319,23 @@ def env_file_text(*, secret=None, example=False):
     return "\n".join(lines)
 
 
+def settings_markdown():
+    """The README's settings table."""
+    lines = ["| setting | default | what it is |", "|---|---|---|"]
+    group = None
+    for setting in SETTINGS:
+        if setting.group != group:
+            group = setting.group
+            lines.append(f"| **{group}** | | |")
+        default = "required" if setting.required else (f"`{setting.default}`" if setting.default else "")
+        lines.append(f"| `{setting.name}` | {default} | {setting.help.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    print(env_file_text(example=True), end="")
+    import sys
+
+    if sys.argv[1:] == ["--markdown"]:
+        print(settings_markdown(), end="")
+    else:
+        print(env_file_text(example=True), end="")
