@@ -5,3 +5,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
+
+# Stoplight Prism: serves the provider API specs in ../shared/provider-specs as validating
+# mocks for the contract tests in tests/providers (needs node and npm).
+if [ ! -x .tools/prism/node_modules/.bin/prism ]; then
+    if command -v npm >/dev/null 2>&1; then
+        npm install --prefix .tools/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5
+    else
+        echo "npm not found: the Prism contract tests in tests/providers will be skipped" >&2
+    fi
+fi
+
+# Headless Chromium and its driver (Debian packages): the browser test of the signup
+# form in tests/web/test_browser.py. Only as root and where apt-get exists.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+    else
+        echo "chromium not found: the browser test in tests/web will be skipped" >&2
+    fi
+fi
