@@ -27,7 +27,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sender import subscribers  # noqa: E402
 from sender.compose import compose  # noqa: E402
 from sender.config import Settings  # noqa: E402
 from sender.dispatch import send_due  # noqa: E402
@@ -79,7 +78,7 @@ def throughput(due_count):
     folder = Path(tempfile.mkdtemp(prefix="drip-bench-"))
     try:
         drip = Drip(settings_for(folder))
-        drip.store  # create the schema
+        drip.store.schema_version()  # opening the store creates the schema
         bulk_ledger(drip.settings.database, due_count, 1, NOW - timedelta(minutes=1))
         started = time.perf_counter()
         report = send_due(drip, now=NOW)
@@ -107,7 +106,7 @@ def empty_tick(rows):
         folder = Path(tempfile.mkdtemp(prefix="drip-bench-"))
         try:
             drip = Drip(settings_for(folder))
-            drip.store
+            drip.store.schema_version()
             steps = 9
             bulk_ledger(drip.settings.database, max(row_count // steps, 1), steps,
                         NOW + timedelta(days=30))

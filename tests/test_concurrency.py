@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -28,9 +29,8 @@ def test_two_send_processes_never_send_the_same_delivery(env, make_drip, project
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [p.communicate(timeout=120) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
+    for proc, (_out, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err
-    import json
     sent_by_process = [json.loads(out)["sent"] for out, _ in outputs]
     assert sum(sent_by_process) == expected
 

@@ -356,7 +356,8 @@ def test_rejected_address_is_suppressed(env, make_drip):
     report = send_due(drip, now=SIGNUP)
     assert report.failed == 1 and "inactive recipient" in report.errors[0]
     assert drip.store.get_subscriber(id=person.id).status == "bounced"
-    assert {d.state for d in drip.store.deliveries(subscriber_id=person.id, campaign="course")} == {"cancelled"}
+    course = drip.store.deliveries(subscriber_id=person.id, campaign="course")
+    assert {d.state for d in course} == {"cancelled"}
 
 
 def test_undecided_crash_is_reported_not_resent(env, make_drip):
