@@ -155,7 +155,7 @@ class WebApp:
         return Response("ok", content_type="text/plain")
 
     def on_subscribe(self, request):
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             return self.on_form(request)
         wants_json = request.is_json or request.accept_mimetypes.best == "application/json"
 
@@ -241,7 +241,7 @@ class WebApp:
             subscriber, error = self._subscriber_from(drip, CONFIRM, token, now)
             if error:
                 return error
-            if request.method == "GET":
+            if request.method in ("GET", "HEAD"):
                 return self.page("confirm.html", action=request.path,
                                  done=subscriber.status != "pending")
             if subscriber.status in ENDED_STATUSES:
@@ -260,7 +260,7 @@ class WebApp:
             subscriber, error = self._subscriber_from(drip, UNSUBSCRIBE, token, now)
             if error:
                 return error
-            if request.method == "GET":
+            if request.method in ("GET", "HEAD"):
                 # A mail scanner may fetch this URL: a GET only shows the button.
                 return self.page("unsubscribe.html", action=request.path)
             if request.form.get("List-Unsubscribe") != "One-Click":
