@@ -15,12 +15,13 @@ from pathlib import Path
 
 from .errors import CampaignError, InvalidInput
 from .schedule import StepTiming, parse_delay, parse_window
+from .segments import parse_segment
 
 ENTRY_TRIGGERS = ("confirm", "signup", "tag")
 _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOP_KEYS = {"window", "campaign", "entry", "steps"}
 _CAMPAIGN_KEYS = {"name", "description"}
-_ENTRY_KEYS = {"on", "tags"}
+_ENTRY_KEYS = {"on", "tags", "segment"}
 _STEP_KEYS = {"id", "template", "subject", "preheader", "delay", "after", "exercise"}
 
 
@@ -50,6 +51,7 @@ class Campaign:
     window: object  # a Window, or None for the DRIP_SEND_WINDOW default
     steps: tuple
     path: Path
+    entry_segment: object = None  # a segments.Segment from [entry] segment = "...", or None
 
     def step(self, step_id):
         return next((s for s in self.steps if s.id == step_id), None)
@@ -61,7 +63,9 @@ class Campaign:
         return self.window if self.window is not None else default
 
     def accepts(self, subscriber):
-        """Whether a subscriber with these tags may enter."""
+        """Whether a subscriber with these tags (and in the entry segment) may enter."""
+        if self.entry_segment is not None and not self.entry_segment.matches(subscriber):
+            return False
         return not self.entry_tags or bool(set(self.entry_tags) & set(subscriber.tags))
 
     def fingerprint(self):
@@ -157,6 +161,13 @@ def load_campaign(path, *, templates_dir=None):
         tags = []
     if entry_on == "tag" and not tags:
         problem("entry.tags", 'entry.on = "tag" needs at least one tag')
+    entry_segment = None
+    if "segment" in entry:
+        try:
+            entry_segment = parse_segment(entry["segment"]) if isinstance(entry["segment"], str) \
+                else parse_segment("")
+        except InvalidInput as exc:
+            problem("entry.segment", str(exc))
 
     window = None
     if "window" in data:
@@ -183,7 +194,7 @@ def load_campaign(path, *, templates_dir=None):
     return Campaign(
         id=campaign_id, name=name, description=meta.get("description", ""),
         entry_on=entry_on, entry_tags=tuple(tags), window=window, steps=tuple(steps),
-        path=path,
+        path=path, entry_segment=entry_segment,
     ), []
 
 

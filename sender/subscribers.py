@@ -71,10 +71,12 @@ def get(drip, email):
 
 
 def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), fields=None,
-                   consent_source=None, consent_text=None, ip=None, confirmed=False):
+                   consent_source=None, consent_text=None, ip=None, confirmed=False,
+                   resubscribe=False):
     """Add a subscriber, or update the one with this address. Without ``confirmed`` a new
     subscriber is pending and a confirmation email is queued; with it they are
-    active and enrolled at once."""
+    active and enrolled at once. An address erased on request is refused unless
+    ``resubscribe`` (the person signing up again themselves, e.g. on the web form)."""
     email = normalize_email(email)
     name = _clean_name(name)
     if timezone:
@@ -90,6 +92,10 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
                         '[entry] on = "signup", or add the subscriber with --confirmed')
     with store.transaction():
         existing = store.get_subscriber(email=email)
+        if existing is None and not resubscribe:
+            from .lists import check_not_erased  # lists imports this module
+
+            check_not_erased(drip, email)
         if existing is None:
             subscriber = store.add_subscriber(
                 email, name=name or "", timezone=timezone, tags=tags, fields=fields,

@@ -62,7 +62,8 @@ def init(path, force):
 
 
 def _register():
-    from . import sending, subscribers, web
+    # lists adds import, export and delete to the `subscribers` group.
+    from . import lists, sending, subscribers, web  # noqa: F401
 
     cli.add_command(subscribers.subscribers_group)
     for command in sending.COMMANDS + web.COMMANDS:

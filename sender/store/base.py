@@ -171,3 +171,41 @@ class Store(ABC):
         """Count one hit for ``key`` unless ``limit`` hits were counted in the last
         ``window_seconds``; True when this hit is allowed. Atomic across processes;
         hits older than the window are forgotten."""
+
+    # --- lists: import, export, erasure, segments (sender/lists.py, sender/segments.py) --
+    @abstractmethod
+    def add_subscribers(self, rows, *, now):
+        """Insert many subscribers at once (an import). Each row is a dict with email
+        (normalised), name, timezone, tags, fields, status, consent (a Consent) and
+        optionally created_at. A row whose address exists already is left alone.
+        Returns how many were inserted. Atomic."""
+
+    @abstractmethod
+    def subscribers_by_email(self, emails):
+        """A dict of normalised email -> subscriber for those of ``emails`` that exist."""
+
+    @abstractmethod
+    def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
+                        created_from=None, created_before=None):
+        """Up to ``limit`` subscribers with id > ``after_id``, in id order, filtered by
+        status, tag and signup time (``created_from`` <= created_at < ``created_before``).
+        Walk a whole list page by page with memory that does not grow with it."""
+
+    @abstractmethod
+    def erase_subscriber(self, subscriber_id, *, erased_hash, key_id, now):
+        """Delete a subscriber with their enrolments, deliveries and events, and record
+        ``erased_hash`` (made with the key ``key_id``) in the erasure list. Atomic.
+        Returns a dict of what was deleted: {"deliveries": n, "enrollments": n, "events": n}."""
+
+    @abstractmethod
+    def erased_hashes(self, hashes):
+        """The subset of ``hashes`` found in the erasure list."""
+
+    @abstractmethod
+    def erased_key_ids(self):
+        """A dict of key_id -> number of erasure records made with that key."""
+
+    @abstractmethod
+    def last_deliveries(self, state, limit):
+        """The ``limit`` deliveries in ``state`` with the latest due times, latest first
+        (``drip status`` shows recent failures without reading every failed row)."""

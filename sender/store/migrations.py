@@ -112,7 +112,25 @@ def m004_events(conn):
     )
 
 
-MIGRATIONS = [m001_core, m002_enrollments_and_meta, m003_due_index, m004_events]
+def m005_erasure_and_lists(conn):
+    # erased: one row per person erased on request, holding only a keyed one-way hash of
+    # the address (sender/lists.py explains the choice), so an import or an add never
+    # mails them again by accident. key_id tells which DRIP_SECRET_KEY made the hash.
+    # subscribers_created serves the signup-date segments.
+    conn.executescript(
+        """
+        CREATE TABLE erased (
+            hash TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            erased_at TEXT NOT NULL
+        );
+        CREATE INDEX subscribers_created ON subscribers (created_at);
+        """
+    )
+
+
+MIGRATIONS = [m001_core, m002_enrollments_and_meta, m003_due_index, m004_events,
+              m005_erasure_and_lists]
 
 
 def migrate(conn, *, upto=None):

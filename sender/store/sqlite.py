@@ -358,6 +358,95 @@ class SQLiteStore(Store):
             self.conn.execute("INSERT INTO rate_hits (key, at) VALUES (?, ?)", (key, iso(now)))
         return True
 
+    # --- lists: import, export, erasure, segments ----------------------------------
+    def add_subscribers(self, rows, *, now):
+        stamp = iso(now)
+        values = [
+            (secrets.token_hex(12), r["email"], r.get("name") or "", r.get("timezone"),
+             r["status"], json.dumps(list(r.get("tags") or ())),
+             json.dumps(dict(r.get("fields") or {})), r["consent"].source, iso(r["consent"].at),
+             r["consent"].text, r["consent"].ip, iso(r["consent"].confirmed_at),
+             iso(r.get("created_at")) or stamp, stamp)
+            for r in rows]
+        with self.transaction():
+            before = self.conn.total_changes
+            self.conn.executemany(
+                "INSERT INTO subscribers (uid, email, name, timezone, status, tags, fields, "
+                "consent_source, consent_at, consent_text, consent_ip, confirmed_at, "
+                "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (email) DO NOTHING", values)
+            return self.conn.total_changes - before
+
+    def subscribers_by_email(self, emails):
+        emails = list(set(emails))
+        found = {}
+        for start in range(0, len(emails), 500):
+            chunk = emails[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(f"SELECT * FROM subscribers WHERE email IN ({marks})",
+                                         chunk):
+                found[row["email"]] = _subscriber(row)
+        return found
+
+    def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
+                        created_from=None, created_before=None):
+        where, params = ["id > ?"], [after_id]
+        if status:
+            where.append("status = ?")
+            params.append(status)
+        if tag:
+            where.append("EXISTS (SELECT 1 FROM json_each(subscribers.tags) WHERE value = ?)")
+            params.append(tag)
+        if created_from is not None:
+            where.append("created_at >= ?")
+            params.append(iso(created_from))
+        if created_before is not None:
+            where.append("created_at < ?")
+            params.append(iso(created_before))
+        sql = (f"SELECT * FROM subscribers WHERE {' AND '.join(where)} "
+               f"ORDER BY id LIMIT {int(limit)}")
+        return [_subscriber(row) for row in self.conn.execute(sql, params)]
+
+    def erase_subscriber(self, subscriber_id, *, erased_hash, key_id, now):
+        with self.transaction():
+            # Events may point at a delivery only (no subscriber id); their raw payloads
+            # can hold the address, so they go too. Without a subscriber (someone not on
+            # the list asked never to be mailed) only the hash is recorded.
+            events = 0 if subscriber_id is None else self.conn.execute(
+                "DELETE FROM events WHERE subscriber_id = ? OR delivery_id IN "
+                "(SELECT id FROM deliveries WHERE subscriber_id = ?)",
+                (subscriber_id, subscriber_id)).rowcount
+            deliveries = self.conn.execute("DELETE FROM deliveries WHERE subscriber_id = ?",
+                                           (subscriber_id,)).rowcount
+            enrollments = self.conn.execute("DELETE FROM enrollments WHERE subscriber_id = ?",
+                                            (subscriber_id,)).rowcount
+            self.conn.execute("DELETE FROM subscribers WHERE id = ?", (subscriber_id,))
+            self.conn.execute(
+                "INSERT INTO erased (hash, key_id, erased_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (hash) DO UPDATE SET erased_at = excluded.erased_at",
+                (erased_hash, key_id, iso(now)))
+        return {"deliveries": deliveries, "enrollments": enrollments, "events": events}
+
+    def erased_hashes(self, hashes):
+        hashes = list(set(hashes))
+        found = set()
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self.conn.execute(
+                f"SELECT hash FROM erased WHERE hash IN ({marks})", chunk))
+        return found
+
+    def erased_key_ids(self):
+        rows = self.conn.execute("SELECT key_id, COUNT(*) FROM erased GROUP BY key_id")
+        return {key_id: count for key_id, count in rows}
+
+    def last_deliveries(self, state, limit):
+        rows = self.conn.execute(
+            "SELECT * FROM deliveries WHERE state = ? ORDER BY due_at DESC, id DESC LIMIT ?",
+            (state, int(limit))).fetchall()
+        return [_delivery(r) for r in rows]
+
 
 def _to_db(column, value):
     if column in _TIME_COLUMNS:
