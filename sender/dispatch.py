@@ -148,13 +148,35 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False):
         return
     by_id = {d.id: d for d in batch}
     try:
-        results = provider.send(messages)
+        # The hand-off and its record share one write transaction, and the subscribers are
+        # re-read under its lock: an unsubscribe or pause either committed before (and the
+        # message is dropped here) or waits until this batch is recorded. Nothing is sent
+        # after an unsubscribe is committed.
+        with store.transaction():
+            current = store.lock_subscribers(list({d.subscriber_id for d in batch}))
+            messages = [m for m in messages
+                        if _still_wanted(store, by_id[m.delivery_id], current, pending_campaign, report)]
+            results = provider.send(messages) if messages else []
+            for message, result in zip(messages, results, strict=True):
+                _record(drip, by_id[message.delivery_id], message, result, now, report, people)
     except ProviderError:
-        _release(store, [by_id[m.delivery_id] for m in messages])
+        _release(store, batch)
         raise
-    with store.transaction():
-        for message, result in zip(messages, results, strict=True):
-            _record(drip, by_id[message.delivery_id], message, result, now, report, people)
+
+
+def _still_wanted(store, delivery, statuses, pending_campaign, report):
+    """Whether a claimed delivery may still go, given its subscriber's status right now."""
+    wanted = "pending" if delivery.campaign == pending_campaign else "active"
+    status = statuses.get(delivery.subscriber_id)
+    if status == wanted:
+        return True
+    if status == "paused":
+        store.update_delivery(delivery.id, expect_state="sending", state="scheduled")
+    else:
+        store.update_delivery(delivery.id, expect_state="sending", state="skipped",
+                              last_error=f"subscriber is {status or 'gone'}")
+        report.skipped += 1
+    return False
 
 
 def _too_soon(drip, delivery, subscriber, seen, now):

@@ -52,6 +52,13 @@ class Store(ABC):
     def get_subscribers(self, ids):
         """A dict of id -> subscriber for the given ids."""
 
+    def lock_subscribers(self, ids):
+        """Inside a transaction: a dict of id -> current status for these subscribers, with
+        their rows locked against status changes until the transaction ends (SQLite's
+        write transaction locks the whole database already; PostgreSQL overrides this with
+        SELECT ... FOR SHARE)."""
+        return {i: s.status for i, s in self.get_subscribers(ids).items()}
+
     @abstractmethod
     def list_subscribers(self, *, status=None, tag=None, limit=None):
         """Subscribers in id order, optionally filtered by status and tag."""
