@@ -22,7 +22,7 @@ _ID = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOP_KEYS = {"window", "campaign", "entry", "steps"}
 _CAMPAIGN_KEYS = {"name", "description"}
 _ENTRY_KEYS = {"on", "tags", "segment"}
-_STEP_KEYS = {"id", "template", "subject", "preheader", "delay", "after", "exercise"}
+_STEP_KEYS = {"id", "template", "subject", "preheader", "delay", "after", "exercise", "attach_guide"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Step:
     delay: object
     after_enrolment: bool = False
     exercise: bool = False
+    attach_guide: bool | None = None   # None: the welcome email of a confirm campaign (guide.py)
 
     @property
     def timing(self):
@@ -250,10 +251,15 @@ def _load_step(raw, number, seen, templates_dir, problem):
     if not isinstance(exercise, bool):
         problem(f"{where}.exercise", "must be true or false")
         ok = False
+    attach_guide = raw.get("attach_guide")
+    if attach_guide is not None and not isinstance(attach_guide, bool):
+        problem(f"{where}.attach_guide", "must be true or false")
+        ok = False
     if not ok:
         return None
     return Step(
         id=step_id, number=number, template=template, subject=raw["subject"],
         preheader=raw.get("preheader", ""), delay=delay,
         after_enrolment=after in ("enrol", "enrolment") or number == 1, exercise=exercise,
+        attach_guide=attach_guide,
     )

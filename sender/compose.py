@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import asdict
 
+from .guide import attaches_guide, guide_attachment
 from .message import OutgoingMessage, address
 from .render import render_email, render_string
 from .tokens import CONFIRM, UNSUBSCRIBE
@@ -80,4 +81,6 @@ def compose(drip, subscriber, campaign, step, *, now, delivery_id=None, is_test=
         tag=f"{campaign.id}/{step.id}",
         metadata={"delivery_id": str(delivery_id or ""), "campaign": campaign.id,
                   "step": step.id},
+        attachments=[guide_attachment(drip)]
+        if settings.guide_attach and attaches_guide(campaign, step) else [],
     )

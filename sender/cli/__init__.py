@@ -68,6 +68,8 @@ def _register():
     cli.add_command(subscribers.subscribers_group)
     for command in sending.COMMANDS + web.COMMANDS:
         cli.add_command(command)
+    from . import content  # preview, check, guide build
+    content.register(cli)
 
 
 _register()

@@ -1,0 +1,471 @@
+"""``drip check``: every campaign and template, rendered for every sample subscriber, checked.
+
+Each problem names a file and, where it can be found, a line: a campaign
+problem names the TOML file, a render problem the template Jinja reports, and
+a problem in the rendered email the template that wrote the offending text
+(the body first, then what it imports, then the layout).
+
+The rules:
+
+* campaign files load (every key valid, every template present);
+* templates parse, and render with ``StrictUndefined`` for every sample
+  subscriber (and as a test send), so an undefined variable fails;
+* both parts carry the unsubscribe link and the postal address;
+* a plain-text part exists and holds the body's text and its links;
+* an exercise email (``exercise = true``) carries the safety block:
+  ``<div class="safety">`` with an ``<h3>`` saying "Stop signs" and the word
+  "Disclaimer", which the plain text must carry too;
+* every image has ``alt``;
+* the HTML stays under ``HTML_BUDGET`` bytes (Gmail clips at about 102 KB);
+* links are well formed and no placeholder (``#``, ``TODO``, ``javascript:``,
+  no scheme, unrendered ``{{``, a placeholder domain not set by a setting);
+* no HTML or CSS feature the caniemail.com data marks unsupported in Gmail,
+  Outlook for Windows or Apple Mail (see ``emailsupport``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import jinja2
+from jinja2 import meta
+
+from .compose import compose, template_context, unsubscribe_url
+from .emailsupport import unsupported
+from .errors import CampaignError, TemplateError
+from .guide import GUIDE_TEMPLATE, render_guide_html
+from .render import LAYOUT_HTML, LAYOUT_TEXT, render_template
+from .samples import SAMPLES
+
+HTML_BUDGET = 80 * 1024        # bytes; Gmail clips a message at about 102 KB
+TEXT_COVERAGE = 0.9            # share of the body's words the plain-text part must hold
+CHECK_TIME = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
+PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net")
+PLACEHOLDER_TLDS = (".example", ".invalid", ".test", ".localhost")
+_PLACEHOLDER_WORDS = re.compile(r"(?i)\b(todo|fixme|tbd|xxx|lorem|placeholder)\b")
+_TEMPLATE_ERROR = re.compile(r"^(?P<file>.+?), line (?P<line>\d+): (?P<message>.*)$", re.S)
+_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self):
+        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+
+def check_project(drip, *, samples=SAMPLES):
+    """Every problem in the campaigns and templates, in file order (an empty list: all good)."""
+    checker = _Checker(drip, samples)
+    checker.run()
+    return sorted(checker.problems)
+
+
+def format_report(problems):
+    return "\n".join(str(p) for p in problems)
+
+
+class _Checker:
+    def __init__(self, drip, samples):
+        self.drip = drip
+        self.samples = samples
+        self.templates_dir = Path(drip.settings.templates_dir)
+        self.problems = set()
+        self._sources = {}
+
+    # --- reporting -----------------------------------------------------------------------
+    def add(self, file, line, message):
+        self.problems.add(Problem(_display(file), line or 0, message))
+
+    def template_path(self, name):
+        return self.templates_dir / name
+
+    def source(self, name):
+        if name not in self._sources:
+            try:
+                self._sources[name] = self.template_path(name).read_text(encoding="utf-8")
+            except OSError:
+                self._sources[name] = ""
+        return self._sources[name]
+
+    def locate(self, names, pattern):
+        """(template name, line) of the first match of ``pattern`` in ``names``, else the first name."""
+        for name in names:
+            match = re.search(pattern, self.source(name))
+            if match:
+                return name, self.source(name).count("\n", 0, match.start()) + 1
+        return names[0], 0
+
+    def add_at(self, names, pattern, message):
+        name, line = self.locate(names, pattern)
+        self.add(self.template_path(name), line, message)
+
+    def add_template_error(self, exc, fallback, suffix=""):
+        match = _TEMPLATE_ERROR.match(str(exc))
+        if match:
+            file = match["file"]
+            if not Path(file).is_absolute() and not Path(file).exists():
+                file = self.template_path(file)
+            self.add(file, int(match["line"]), match["message"] + suffix)
+        else:
+            self.add(fallback, 0, str(exc).removeprefix(f"{fallback}: ") + suffix)
+
+    # --- the run -------------------------------------------------------------------------
+    def run(self):
+        broken = self.check_syntax()
+        try:
+            campaigns = self.drip.campaigns
+        except CampaignError as exc:
+            for text in exc.problems:
+                self.add_campaign_problem(text)
+            return
+        except TemplateError as exc:  # the templates folder is missing
+            self.add(self.templates_dir, 0, str(exc))
+            return
+        if not self.drip.settings.postal_address:
+            self.add(".env", 0, "DRIP_POSTAL_ADDRESS is not set: every email must show a postal "
+                                "address (CAN-SPAM)")
+        for campaign in campaigns:
+            for step in campaign.steps:
+                if f"emails/{step.template}.html" not in broken:
+                    self.check_step(campaign, step)
+        if (self.templates_dir / GUIDE_TEMPLATE).is_file() and GUIDE_TEMPLATE not in broken:
+            self.check_guide()
+
+    def check_syntax(self):
+        """Parse every template; returns the names that do not parse."""
+        broken = set()
+        env = self.drip.templates
+        for path in sorted(self.templates_dir.rglob("*")):
+            if path.suffix not in (".html", ".txt", ".css") or not path.is_file():
+                continue
+            name = path.relative_to(self.templates_dir).as_posix()
+            try:
+                env.parse(path.read_text(encoding="utf-8"), name, str(path))
+            except jinja2.TemplateSyntaxError as exc:
+                self.add(path, exc.lineno, f"template syntax error: {exc.message}")
+                broken.add(name)
+            except UnicodeDecodeError:
+                self.add(path, 0, "not UTF-8 text")
+                broken.add(name)
+        return broken
+
+    def add_campaign_problem(self, text):
+        path, _, rest = text.partition(": ")
+        key = rest.split(":", 1)[0]
+        self.add(path, _toml_line(path, key), rest)
+
+    def check_step(self, campaign, step):
+        for number, sample in enumerate(self.samples):
+            for is_test in (False, True) if number == 0 else (False,):
+                try:
+                    message = compose(self.drip, sample.subscriber, campaign, step,
+                                      now=CHECK_TIME, is_test=is_test)
+                except TemplateError as exc:
+                    kind = "as a test send, " if is_test else ""
+                    suffix = f" ({kind}sample subscriber {sample.key!r})"
+                    if str(exc).startswith(f"{campaign.path}: "):   # the subject or preheader
+                        key = "preheader" if " preheader: " in str(exc) else "subject"
+                        self.add(campaign.path, _toml_line(campaign.path, f"steps[{step.number}].{key}"),
+                                 str(exc).removeprefix(f"{campaign.path}: ") + suffix)
+                    else:
+                        self.add_template_error(exc, campaign.path, suffix)
+                    return
+                if not is_test:
+                    self.check_message(campaign, step, sample, message)
+
+    def body_of(self, campaign, step, sample):
+        context = template_context(self.drip, sample.subscriber, campaign, step)
+        return render_template(self.drip.templates, f"emails/{step.template}.html", context)
+
+    def related(self, name):
+        """``name`` and the templates it imports or includes (one level is enough for emails)."""
+        names = [name]
+        try:
+            ast = self.drip.templates.parse(self.source(name))
+            names += [n for n in meta.find_referenced_templates(ast) if n and n not in names]
+        except jinja2.TemplateSyntaxError:
+            pass
+        return names
+
+    # --- the rules over one rendered message ---------------------------------------------
+    def check_message(self, campaign, step, sample, message):
+        body_name = f"emails/{step.template}.html"
+        html_names = self.related(body_name) + [LAYOUT_HTML]
+        body = self.body_of(campaign, step, sample)
+        html, text = message.html, message.text
+        page = _Page.parse(html)
+        body_page = _Page.parse(body)
+
+        size = len(html.encode("utf-8"))
+        if size > HTML_BUDGET:
+            self.add(self.template_path(body_name), 0,
+                     f"the HTML is {size / 1024:.0f} KB, over the {HTML_BUDGET // 1024} KB budget "
+                     "(Gmail clips messages over about 102 KB, hiding the unsubscribe link)")
+
+        self.check_text_part(body_name, body_page, text)
+        self.check_footer(campaign, sample, page, text)
+        if step.exercise:
+            self.check_safety(body_name, body_page, text)
+
+        for _tag, attrs in page.images:
+            if "alt" not in attrs:
+                src = attrs.get("src") or ""
+                self.add_at(html_names, rf"<img\b[^>]*{re.escape(src)}" if src else r"<img\b",
+                            f"image without alt text (src={src!r}); add alt=\"...\" "
+                            "(alt=\"\" for a decorative image)")
+        self.check_links(html_names, page, sample)
+        for finding in unsupported(html):
+            self.add_at(html_names, finding.pattern, finding.message)
+
+    def check_links(self, names, page, sample, *, anchors=False):
+        allowed = self.setting_urls(sample)
+        for tag, attr, url in page.links:
+            if anchors and url.startswith("#") and len(url) > 1:
+                if url[1:] not in page.ids:
+                    self.add_at(names, _url_pattern(url), f"link to #{url[1:]}, an id that does not exist")
+                continue
+            problem = link_problem(url, allowed)
+            if not problem:
+                continue
+            pattern = _url_pattern(url)
+            if not url.strip():
+                empty = [f"coach.{k}" for k, v in vars(self.drip.settings.coach).items()
+                         if k.endswith("_url") and not v]
+                empty += ["guide_url"] if not self.drip.settings.guide_url else []
+                if empty:
+                    pattern = "|".join(re.escape(e) for e in empty)
+                    problem += (f" ({' or '.join(empty)} is empty in these settings: show the link "
+                                f"only {{% if {empty[0]} %}}, or make the setting required)")
+            self.add_at(names, pattern, f"<{tag} {attr}=\"{url}\">: {problem}")
+
+    def check_text_part(self, body_name, body_page, text):
+        if not text.strip():
+            self.add(self.template_path(LAYOUT_TEXT), 0, "the plain-text part is empty")
+            return
+        wanted = set(_WORD.findall(body_page.text.lower()))
+        found = set(_WORD.findall(text.lower()))
+        if wanted and len(wanted & found) / len(wanted) < TEXT_COVERAGE:
+            self.add(self.template_path(LAYOUT_TEXT), 0,
+                     f"the plain-text part is missing the body of {body_name} "
+                     "(the text layout must include {{ body }})")
+            return
+        for _tag, _attr, url in body_page.links:
+            if url.startswith(("http://", "https://", "mailto:")) and url not in text:
+                self.add_at(self.related(body_name), _url_pattern(url),
+                            f"the link {url} is missing from the plain-text part")
+
+    def check_footer(self, campaign, sample, page, text):
+        # The token is signed with a timestamp: compare up to it.
+        unsubscribe = unsubscribe_url(self.drip, sample.subscriber).rsplit(".", 2)[0]
+        if not any(url.startswith(unsubscribe) for _t, _a, url in page.links):
+            self.add(self.template_path(LAYOUT_HTML), 0,
+                     "no unsubscribe link in the HTML part (link to {{ unsubscribe_url }})")
+        if unsubscribe not in text:
+            self.add(self.template_path(LAYOUT_TEXT), 0,
+                     "no unsubscribe link in the plain-text part (write {{ unsubscribe_url }})")
+        address = _squash(self.drip.settings.postal_address)
+        if address:
+            if address not in _squash(page.text):
+                self.add(self.template_path(LAYOUT_HTML), 0,
+                         "no postal address in the HTML part (write {{ postal_address }})")
+            if address not in _squash(text):
+                self.add(self.template_path(LAYOUT_TEXT), 0,
+                         "no postal address in the plain-text part (write {{ postal_address }})")
+
+    def check_safety(self, body_name, body_page, text):
+        names = self.related(body_name)
+        blocks = body_page.safety_blocks
+        good = [b for b in blocks if "stop signs" in b["heading"].lower()
+                and "disclaimer" in b["text"].lower()]
+        if not blocks:
+            self.add(self.template_path(body_name), 0,
+                     'exercise email without the safety block: add <div class="safety"> with the '
+                     'stop signs and the disclaimer (the safety_block() macro in emails/_macros.html)')
+        elif not good:
+            self.add_at(names, r'class="[^"]*\bsafety\b',
+                        'the safety block needs an <h3> with "Stop signs" and the word "Disclaimer"')
+        elif not ("stop signs" in text.lower() and "disclaimer" in text.lower()):
+            self.add(self.template_path(LAYOUT_TEXT), 0,
+                     "exercise email: the plain-text part lacks the stop signs and disclaimer")
+
+    def setting_urls(self, sample):
+        settings = self.drip.settings
+        urls = [settings.base_url, settings.guide_url, *vars(settings.coach).values(),
+                unsubscribe_url(self.drip, sample.subscriber)]
+        return tuple(u for u in urls if isinstance(u, str) and u.startswith(("http://", "https://")))
+
+    def check_guide(self):
+        path = self.template_path(GUIDE_TEMPLATE)
+        for for_print in (False, True):
+            try:
+                html = render_guide_html(self.drip, for_print=for_print)
+            except TemplateError as exc:
+                self.add_template_error(exc, path)
+                return
+        names = [GUIDE_TEMPLATE] + sorted(
+            p.relative_to(self.templates_dir).as_posix()
+            for p in (self.templates_dir / "guide").rglob("*.html"))
+        self.check_links(names, _Page.parse(html), self.samples[0], anchors=True)
+
+
+def link_problem(url, allowed_prefixes=()):
+    """Why ``url`` is a broken or placeholder link, or None when it is fine."""
+    raw = url
+    url = url.strip()
+    if not url:
+        return "empty link"
+    if "{{" in url or "{%" in url or "}}" in url:
+        return "unrendered template code in the link"
+    if url == "#":
+        return "placeholder link '#'"
+    if url.startswith("#"):
+        return None   # a local anchor: judged by the caniemail data
+    if re.match(r"(?i)(javascript|vbscript|data):", url):
+        return "script or data link; email clients block these"
+    if _PLACEHOLDER_WORDS.search(url):
+        return "placeholder link"
+    if raw != url or re.search(r"\s", url):
+        return "the link contains spaces"
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in ("mailto", "tel", "sms"):
+        return None if parts.path or parts.query else f"empty {scheme}: link"
+    if scheme not in ("http", "https"):
+        return f"no https:// scheme (write https://{url.lstrip('/')})" if not scheme \
+            else f"unsupported link scheme {scheme}:"
+    host = (parts.hostname or "").lower()
+    if not host or ("." not in host and host != "localhost"):
+        return "malformed link: no host name"
+    if scheme == "http" and host not in ("localhost", "127.0.0.1"):
+        return "insecure http:// link; use https://"
+    placeholder = host in PLACEHOLDER_HOSTS or host.endswith(tuple("." + h for h in PLACEHOLDER_HOSTS)) \
+        or host.endswith(PLACEHOLDER_TLDS)
+    if placeholder and not url.startswith(tuple(p for p in allowed_prefixes if p)):
+        return (f"placeholder domain {host} written into the template; link through a setting "
+                "(coach.website_url, guide_url, ...) instead")
+    return None
+
+
+class _Page(HTMLParser):
+    """Links, images, ids, visible text and safety blocks of an HTML document or fragment."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.links, self.images, self.ids = [], [], set()
+        self.safety_blocks = []
+        self._text, self._skip, self._divs, self._in_h3 = [], 0, [], False
+
+    @classmethod
+    def parse(cls, html):
+        page = cls()
+        page.feed(html)
+        page.close()
+        return page
+
+    @property
+    def text(self):
+        return " ".join(self._text)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = {k: (v if v is not None else "") for k, v in attrs}
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        for attr in ("href", "src"):
+            if attr in attrs and tag in ("a", "img", "area", "link", "source"):
+                if not (tag == "img" and attrs[attr].startswith("cid:")):
+                    self.links.append((tag, attr, attrs[attr]))
+        if tag == "img":
+            self.images.append((tag, attrs))
+        if tag in ("style", "script", "head", "title"):
+            self._skip += 1
+        if tag in ("div", "span"):
+            classes = attrs.get("class", "").split()
+            kind = ("preheader" if tag == "span" and "preheader" in classes
+                    else "safety" if tag == "div" and "safety" in classes else "")
+            if kind == "preheader":
+                self._skip += 1
+            elif kind == "safety":
+                self.safety_blocks.append({"heading": "", "text": ""})
+            self._divs.append((tag, kind))
+        if tag == "h3":
+            self._in_h3 = True
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script", "head", "title") and self._skip:
+            self._skip -= 1
+        if tag == "h3":
+            self._in_h3 = False
+        if tag in ("div", "span"):
+            opened = [i for i, (t, _k) in enumerate(self._divs) if t == tag]
+            if opened:
+                for _t, kind in self._divs[opened[-1]:]:
+                    if kind == "preheader":
+                        self._skip -= 1
+                del self._divs[opened[-1]:]
+
+    def handle_data(self, data):
+        if self._skip:
+            return
+        self._text.append(data)
+        if self.safety_blocks and any(kind == "safety" for _t, kind in self._divs):
+            block = self.safety_blocks[-1]
+            block["text"] += data
+            if self._in_h3:
+                block["heading"] += data
+
+
+def _squash(text):
+    return re.sub(r"\s+", " ", unescape(text)).strip()
+
+
+def _url_pattern(url):
+    escaped = url.replace("&", "&amp;")
+    return "|".join(re.escape(u) for u in {url, escaped}) or r"href=\"\""
+
+
+def _display(path):
+    path = Path(path)
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+def _toml_line(path, key):
+    """The line of ``key`` ('steps[2].template', 'window', 'entry.on') in a campaign file."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return 0
+    match = re.fullmatch(r"steps\[(\d+)\](?:\.(\w+))?", key)
+    if match:
+        seen, start = 0, None
+        for number, line in enumerate(lines, 1):
+            if line.strip() == "[[steps]]":
+                seen += 1
+                if seen == int(match[1]):
+                    start = number
+                elif start:
+                    break
+            elif start and match[2] and re.match(rf"\s*{match[2]}\s*=", line):
+                return number
+        return start or 0
+    table, _, name = key.rpartition(".")
+    in_table = not table
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_table = stripped.strip("[]") == table if table else False
+        elif in_table and re.match(rf"{re.escape(name)}\s*=", stripped):
+            return number
+    return 0
