@@ -1,0 +1,72 @@
+"""A real browser (headless Chromium via Selenium) signs up, confirms from the outbox
+email, and the welcome email with the guide goes out."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM or not shutil.which(CHROMEDRIVER),
+    reason="headless Chromium not installed (Debian packages chromium and chromium-driver; "
+           "scripts/install-test-tools.sh installs them)")
+
+
+@pytest.fixture
+def browser(tmp_path):
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def wait_for(check, what, timeout=20):
+    """Poll ``check()`` until it is true, up to a deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_signup_confirm_and_welcome_in_a_browser(server, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{server.url}/")
+    browser.find_element(By.NAME, "email").send_keys("ana@example.com")
+    browser.find_element(By.NAME, "name").send_keys("Ana")
+    browser.find_element(By.NAME, "consent").click()
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait_for(lambda: "Check your inbox" in browser.page_source, "the check-your-inbox page")
+
+    [confirmation] = wait_for(lambda: server.emails_to("ana@example.com"), "the confirmation")
+    subscriber = server.drip().store.get_subscriber(email="ana@example.com")
+    assert subscriber.status == "pending" and subscriber.consent.source == "form:website"
+
+    browser.get(server.link(confirmation, "confirm"))
+    assert server.drip().store.get_subscriber(email="ana@example.com").status == "pending"
+    browser.find_element(By.ID, "confirm").click()
+    wait_for(lambda: browser.find_elements(By.ID, "confirmed"), "the confirmed page")
+
+    messages = wait_for(lambda: len(server.emails_to("ana@example.com")) == 2
+                        and server.emails_to("ana@example.com"), "the welcome email")
+    welcome = messages[1]
+    assert welcome["Subject"] == "Welcome, Ana"
+    assert "your guide" in welcome.get_body(("html",)).get_content()
+    assert server.drip().store.get_subscriber(email="ana@example.com").status == "active"
