@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -132,13 +133,16 @@ def campaign_changes(drip, now, *, apply):
         fingerprint = campaign.fingerprint()
         if store.get_meta(key) == fingerprint:
             continue
-        enrollments = list(store.enrollments(campaign=campaign.id))
-        subscribers = store.get_subscribers([e.subscriber_id for e in enrollments])
-        for enrollment in enrollments:
-            subscriber = subscribers[enrollment.subscriber_id]
-            if subscriber.status in ENDED_STATUSES:
-                continue
-            changes += reconcile(drip, subscriber, enrollment, campaign, now, apply=apply)
-        if apply:
-            store.set_meta(key, fingerprint)
+        # Applied, a campaign's changes and its new fingerprint land together; a dry run
+        # (drip plan) takes no write lock.
+        with store.transaction() if apply else nullcontext():
+            enrollments = list(store.enrollments(campaign=campaign.id))
+            subscribers = store.get_subscribers([e.subscriber_id for e in enrollments])
+            for enrollment in enrollments:
+                subscriber = subscribers[enrollment.subscriber_id]
+                if subscriber.status in ENDED_STATUSES:
+                    continue
+                changes += reconcile(drip, subscriber, enrollment, campaign, now, apply=apply)
+            if apply:
+                store.set_meta(key, fingerprint)
     return changes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import sqlite3
@@ -24,6 +25,18 @@ _DELIVERY_COLUMNS = {
 }
 _TIME_COLUMNS = {"paused_at", "consent_at", "confirmed_at", "withdrawn_at", "due_at", "sent_at",
                  "claimed_at"}
+
+
+def _writes(method):
+    """Run a write method in a transaction (joining the caller's, if any), so it is atomic and
+    a disk-full or read-only database surfaces as a DripError."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self.transaction():
+            return method(self, *args, **kwargs)
+
+    return wrapper
 
 
 class SQLiteStore(Store):
@@ -61,16 +74,26 @@ class SQLiteStore(Store):
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
-        self._depth = 1
         try:
-            yield self
-        except BaseException:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
             self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self.conn.execute("COMMIT")
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            # Disk full, a read-only file, a lock held too long: nothing was written.
+            self._depth = 0
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise DripError(f"database {self.path}: {exc}; nothing was changed (check free disk "
+                            "space, that the file and its folder are writable, and DRIP_DATABASE)") \
+                from None
 
     def schema_version(self):
         row = self.conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
@@ -81,6 +104,7 @@ class SQLiteStore(Store):
         return len(MIGRATIONS)
 
     # --- subscribers -----------------------------------------------------------
+    @_writes
     def add_subscriber(self, email, *, name, timezone, tags, fields, status, consent, now):
         stamp = iso(now)
         try:
@@ -96,6 +120,7 @@ class SQLiteStore(Store):
             raise InvalidInput(f"{email} is already a subscriber") from None
         return self.get_subscriber(id=cursor.lastrowid)
 
+    @_writes
     def update_subscriber(self, subscriber_id, *, now, **changes):
         unknown = set(changes) - _SUBSCRIBER_COLUMNS
         if unknown:
@@ -147,6 +172,7 @@ class SQLiteStore(Store):
         return {status: count for status, count in rows}
 
     # --- enrolments ------------------------------------------------------------
+    @_writes
     def enroll(self, subscriber_id, campaign, enrolled_at):
         cursor = self.conn.execute(
             "INSERT OR IGNORE INTO enrollments (subscriber_id, campaign, enrolled_at) "
@@ -170,6 +196,7 @@ class SQLiteStore(Store):
             yield Enrollment(row["subscriber_id"], row["campaign"], utc(row["enrolled_at"]),
                              row["shift_seconds"])
 
+    @_writes
     def set_enrollment_shift(self, subscriber_id, campaign, shift_seconds):
         self.conn.execute(
             "UPDATE enrollments SET shift_seconds = ? WHERE subscriber_id = ? AND campaign = ?",
@@ -236,6 +263,7 @@ class SQLiteStore(Store):
                  int(limit))).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 
+    @_writes
     def skip_ended(self, now):
         cursor = self.conn.execute(
             "UPDATE deliveries SET state = 'skipped', last_error = 'subscriber is ' || ("
@@ -245,6 +273,7 @@ class SQLiteStore(Store):
             (iso(now),))
         return cursor.rowcount
 
+    @_writes
     def update_delivery(self, delivery_id, *, expect_state=None, **changes):
         unknown = set(changes) - _DELIVERY_COLUMNS
         if unknown:
@@ -257,6 +286,7 @@ class SQLiteStore(Store):
             params.append(expect_state)
         return self.conn.execute(sql, params).rowcount == 1
 
+    @_writes
     def cancel_pending(self, subscriber_id, reason, *, campaign=None):
         sql = ("UPDATE deliveries SET state = 'cancelled', last_error = ? "
                "WHERE subscriber_id = ? AND state = 'scheduled'")
@@ -299,11 +329,13 @@ class SQLiteStore(Store):
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    @_writes
     def set_meta(self, key, value):
         self.conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
     # --- events and rate limits --------------------------------------------------
+    @_writes
     def add_event(self, *, provider, type, occurred_at, received_at, raw, delivery_id=None,
                   subscriber_id=None, provider_event_id=None):
         cursor = self.conn.execute(
