@@ -25,3 +25,14 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "chromium not found: the browser test in tests/web will be skipped" >&2
     fi
 fi
+
+# PostgreSQL server programs (initdb, pg_ctl): the store contract suite and the
+# multi-worker tests on PostgreSQL (tests/pgserver.py starts a throwaway server in a
+# temporary folder). Only as root and where apt-get exists.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq postgresql
+    else
+        echo "PostgreSQL not found: the PostgreSQL tests will be skipped" >&2
+    fi
+fi

@@ -13,6 +13,9 @@ from sender.cli import cli
 from sender.config import Settings
 from sender.drip import Drip
 
+# The throwaway PostgreSQL server fixtures (postgres_server, postgres_url).
+pytest_plugins = ["tests.pgserver"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent
 SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"

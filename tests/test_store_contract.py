@@ -17,16 +17,24 @@ from tests.conftest import at
 NOW = at("2026-03-02T10:00Z")
 
 
-def _sqlite(tmp_path):
+def _sqlite(tmp_path, request):
     return SQLiteStore(tmp_path / "contract.db")
 
 
-ENGINES = {"sqlite": _sqlite}
+def _postgres(tmp_path, request):
+    # A fresh database on the throwaway server from tests/pgserver.py (skipped with the
+    # reason when PostgreSQL is not installed).
+    from sender.store.postgres import PostgresStore
+
+    return PostgresStore(request.getfixturevalue("postgres_url"))
+
+
+ENGINES = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def store(request, tmp_path):
-    made = ENGINES[request.param](tmp_path)
+    made = ENGINES[request.param](tmp_path, request)
     yield made
     made.close()
 
@@ -211,3 +219,85 @@ def test_meta(store):
     store.set_meta("k", "1")
     store.set_meta("k", "2")
     assert store.get_meta("k") == "2"
+
+
+# --- lists: bulk insert, pages, erasure, recent deliveries (sender/lists.py) -------------
+def _rows(*emails, **extra):
+    return [{"email": e, "name": e.split("@")[0], "timezone": None, "tags": ["imp"],
+             "fields": {"src": "csv"}, "status": "active",
+             "consent": Consent(source="old list", at=NOW), **extra} for e in emails]
+
+
+def test_add_subscribers_in_bulk_leaves_existing_alone(store):
+    add(store, "a@example.com", name="Original")
+    signed = NOW - timedelta(days=30)
+    assert store.add_subscribers(_rows("a@example.com", "b@example.com", "c@example.com",
+                                       created_at=signed), now=NOW) == 2
+    assert store.add_subscribers(_rows("b@example.com"), now=NOW) == 0
+    assert store.add_subscribers([], now=NOW) == 0
+    found = store.subscribers_by_email(["a@example.com", "b@example.com", "zz@example.com"])
+    assert sorted(found) == ["a@example.com", "b@example.com"]
+    assert found["a@example.com"].name == "Original"
+    b = found["b@example.com"]
+    assert (b.status, b.tags, b.fields, b.consent.source, b.consent.at, b.created_at) == \
+        ("active", ["imp"], {"src": "csv"}, "old list", NOW, signed)
+    assert len({p.uid for p in store.list_subscribers()}) == 3
+
+
+def test_subscriber_page_filters_and_walks_in_id_order(store):
+    store.add_subscribers(_rows(*(f"p{i}@example.com" for i in range(5))), now=NOW)
+    add(store, "old@example.com", tags=["x"], status="paused")
+    store.update_subscriber(store.get_subscriber(email="p1@example.com").id, now=NOW,
+                            tags=["x"])
+    first = store.subscriber_page(limit=2)
+    second = store.subscriber_page(after_id=first[-1].id, limit=10)
+    assert [p.email for p in first + second] == [f"p{i}@example.com" for i in range(5)] + \
+        ["old@example.com"]
+    assert [p.email for p in store.subscriber_page(tag="x")] == ["p1@example.com",
+                                                                "old@example.com"]
+    assert [p.email for p in store.subscriber_page(status="paused")] == ["old@example.com"]
+    assert store.subscriber_page(created_from=NOW + timedelta(seconds=1)) == []
+    assert len(store.subscriber_page(created_from=NOW, created_before=NOW + timedelta(1))) == 6
+
+
+def test_erase_subscriber_removes_everything_but_the_hash(store):
+    person = add(store)
+    other = add(store, "bo@example.com")
+    schedule(store, person, "one", "two")
+    schedule(store, other, "one")
+    store.enroll(person.id, "course", NOW)
+    [delivery] = [d for d in store.deliveries(subscriber_id=person.id) if d.step == "one"]
+    store.add_event(provider="outbox", type="opened", occurred_at=NOW, received_at=NOW,
+                    raw={"to": "ana@example.com"}, delivery_id=delivery.id)
+    store.add_event(provider="outbox", type="clicked", occurred_at=NOW, received_at=NOW,
+                    raw={}, subscriber_id=person.id, provider_event_id="e2")
+    deleted = store.erase_subscriber(person.id, erased_hash="h1", key_id="k1", now=NOW)
+    assert deleted == {"deliveries": 2, "enrollments": 1, "events": 2}
+    assert store.get_subscriber(email="ana@example.com") is None
+    assert list(store.deliveries(subscriber_id=person.id)) == []
+    assert list(store.enrollments(subscriber_id=person.id)) == []
+    assert store.events() == []
+    assert [d.subscriber_id for d in store.deliveries()] == [other.id]
+    assert store.erased_hashes(["h1", "h2"]) == {"h1"}
+    # Someone who was never on the list: only the hash is recorded.
+    assert store.erase_subscriber(None, erased_hash="h2", key_id="k2", now=NOW) == \
+        {"deliveries": 0, "enrollments": 0, "events": 0}
+    assert store.erased_hashes(["h1", "h2", "h3"]) == {"h1", "h2"}
+    assert store.erased_key_ids() == {"k1": 1, "k2": 1}
+
+
+def test_last_deliveries_latest_first(store):
+    person = add(store)
+    for minutes in (5, 1, 3):
+        schedule(store, person, f"s{minutes}", due=NOW - timedelta(minutes=minutes))
+    for row in store.deliveries():
+        store.update_delivery(row.id, state="failed", last_error="x")
+    assert [d.step for d in store.last_deliveries("failed", 2)] == ["s1", "s3"]
+    assert store.last_deliveries("sent", 5) == []
+
+
+def test_migrations_match_between_engines():
+    from sender.store.migrations import MIGRATIONS
+    from sender.store.postgres import PG_MIGRATIONS
+
+    assert [name for name, _ in PG_MIGRATIONS] == [m.__name__ for m in MIGRATIONS]
