@@ -33,6 +33,7 @@ class SmtpProvider(Provider):
         self._conn = None
 
     def _connect(self):
+        conn = None
         try:
             if self.security == "tls":
                 conn = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
@@ -43,6 +44,15 @@ class SmtpProvider(Provider):
                     conn.starttls(context=self.ssl_context)
             if self.username:
                 conn.login(self.username, self.password or "")
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            raise
+        return conn
+
+    def _open(self):
+        try:
+            return self._connect(), None
         except smtplib.SMTPAuthenticationError as exc:
             raise ProviderError(f"smtp: {self.host} refused the login ({exc.smtp_code}); "
                                 "check SMTP_USERNAME and SMTP_PASSWORD", status=exc.smtp_code) from None
@@ -54,7 +64,6 @@ class SmtpProvider(Provider):
                                 "check SMTP_SECURITY and SMTP_PORT") from None
         except (OSError, smtplib.SMTPException) as exc:
             return None, f"smtp: cannot reach {self.host}:{self.port} ({type(exc).__name__}: {exc})"
-        return conn, None
 
     def send(self, messages):
         if any(m.send_at for m in messages):
@@ -67,7 +76,7 @@ class SmtpProvider(Provider):
 
     def _send_one(self, message, reconnect=True):
         if self._conn is None:
-            self._conn, error = self._connect()
+            self._conn, error = self._open()
             if self._conn is None:
                 return SendResult(message.delivery_id, RETRY, error=error)
         mime = message.to_mime()
