@@ -11,7 +11,7 @@ from tests.test_store_contract import ENGINES, NOW, add, schedule
 
 @pytest.fixture(params=sorted(ENGINES))
 def store(request, tmp_path):
-    made = ENGINES[request.param](tmp_path)
+    made = ENGINES[request.param](tmp_path, request)
     yield made
     made.close()
 
