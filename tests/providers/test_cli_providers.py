@@ -206,3 +206,18 @@ def test_ahead_with_a_provider_that_cannot_hold_mail_is_an_error(fake_api, run, 
 def test_ahead_needs_a_duration(run):
     result = run("send", "--ahead", "soon")
     assert result.exit_code == 2 and "--ahead" in result.output
+
+
+@pytest.mark.parametrize("name", PROVIDERS)
+def test_preview_to_sends_one_test_email_through_each_provider(fake_api, run, drip, name):
+    api = fake_api(name)
+    result = run("preview", "--to", "me@example.com", "welcome/hello", "--now",
+                 "2026-03-09T17:01Z", extra_env=provider_env(name, api.url))
+    # (the exit code belongs to sender/cli/content.py, which at the time of writing expected
+    # "sent"/"queued" where the provider vocabulary says "accepted")
+    assert f"via {name}: accepted" in result.output
+    (seen,) = api.requests
+    assert seen.path == SEND_PATH[name]
+    assert b"me@example.com" in seen.body and b"[TEST]" in seen.body
+    assert b"List-Unsubscribe" in seen.body
+    assert list(drip.store.deliveries()) == []          # a test send touches no ledger row
