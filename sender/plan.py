@@ -35,15 +35,29 @@ def _subject(drip, subscriber, campaign_id, step_id):
     return template_context(drip, subscriber, campaign, step)["subject"]
 
 
-def upcoming(drip, *, now, days):
-    """Scheduled emails due between ``now`` and ``now + days``, in order."""
+def upcoming(drip, *, now, days, limit=None, segment=None):
+    """Scheduled emails due between ``now`` and ``now + days``, in order: at most ``limit``
+    (read through the due index, so a long ledger costs only the rows shown), and only to
+    subscribers in ``segment`` when given."""
     store = drip.store
-    rows = list(store.deliveries(states=("scheduled",), due_before=now + timedelta(days=days)))
-    people = store.get_subscribers([d.subscriber_id for d in rows])
+    before = now + timedelta(days=days)
+    wanted = limit
+    while True:
+        rows = list(store.deliveries(states=("scheduled",), due_before=before, limit=wanted))
+        result = _planned(drip, rows, store.get_subscribers([d.subscriber_id for d in rows]),
+                          segment)
+        if limit is None or len(result) >= limit or len(rows) < wanted:
+            return result[:limit] if limit else result
+        wanted *= 4   # a segment or ended subscribers left too few: read further
+
+
+def _planned(drip, rows, people, segment):
     result = []
     for delivery in rows:
         subscriber = people[delivery.subscriber_id]
         if subscriber.status not in ("active", "pending"):
+            continue
+        if segment is not None and not segment.matches(subscriber):
             continue
         local = delivery.due_at.astimezone(subscriber_zone(subscriber, drip.settings))
         result.append(PlannedEmail(subscriber.email, delivery.campaign, delivery.step,

@@ -12,8 +12,10 @@ from datetime import timedelta
 from .dispatch import send_due
 
 
-def run_worker(drip, *, clock, stop=None, interval=60.0, on_report=None):
-    """Loop until ``stop`` (a threading.Event) is set. ``clock()`` gives the current time."""
+def run_worker(drip, *, clock, stop=None, interval=60.0, on_report=None, exit_when_idle=False):
+    """Loop until ``stop`` (a threading.Event) is set. ``clock()`` gives the current time.
+    With ``exit_when_idle`` the loop also ends after a run that sent nothing when nothing
+    more is due (for batch jobs and tests)."""
     stop = stop or threading.Event()
     runs = 0
     while not stop.is_set():
@@ -21,6 +23,9 @@ def run_worker(drip, *, clock, stop=None, interval=60.0, on_report=None):
         runs += 1
         if on_report:
             on_report(report)
+        if exit_when_idle and not (report.sent or report.failed or report.retried) \
+                and drip.store.count_due(clock()) == 0:
+            break
         stop.wait(seconds_until_next(drip, clock(), interval))
     return runs
 

@@ -12,6 +12,7 @@ import click
 from .. import dispatch, plan, subscribers
 from ..errors import InvalidInput
 from ..schedule import parse_duration, parse_instant
+from ..segments import parse_segment
 from ..status import status as status_report
 from ..worker import run_worker
 from .common import (
@@ -30,10 +31,14 @@ from .common import (
 @click.command("plan")
 @click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
               help="How far ahead to look.")
+@click.option("--segment", help="Only emails to subscribers in this segment, e.g. "
+                                "'tag:postpartum and status:active' (see `drip subscribers list`).")
+@click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Show at most this many emails.")
 @now_option
 @json_option
 @pass_state
-def plan_command(state, days, now, as_json):
+def plan_command(state, days, segment, limit, now, as_json):
     """What goes out in the next N days, to whom, and what edited campaign files would
     change for existing subscribers (nothing is changed until `drip send`).
 
@@ -44,7 +49,8 @@ def plan_command(state, days, now, as_json):
     drip = state.drip
     moment = resolve_now(now)
     changes = plan.pending_changes(drip, now=moment)
-    rows = plan.upcoming(drip, now=moment, days=days)
+    rows = plan.upcoming(drip, now=moment, days=days, limit=limit,
+                         segment=parse_segment(segment) if segment else None)
     if as_json:
         echo_json({"upcoming": [r.to_dict() for r in rows], "campaign_changes": changes})
         return
@@ -59,7 +65,8 @@ def plan_command(state, days, now, as_json):
     echo_table([(fmt_utc(r.due_at), fmt_local(r.local_time), r.email,
                  f"{r.campaign}/{r.step}", r.subject) for r in rows],
                ("UTC", "LOCAL", "TO", "EMAIL", "SUBJECT"))
-    click.echo(f"{len(rows)} email(s) in the next {days} day(s).")
+    click.echo(f"{len(rows)} email(s) in the next {days} day(s)"
+               + (f" (the first {limit}; use --limit for more)." if len(rows) == limit else "."))
 
 
 @click.command()
@@ -154,8 +161,10 @@ def _print_report(report):
 @click.command()
 @click.option("--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Longest sleep between checks, in seconds.")
+@click.option("--exit-when-idle", is_flag=True,
+              help="Stop once a run sends nothing and nothing more is due (batch jobs, tests).")
 @pass_state
-def worker(state, interval):
+def worker(state, interval, exit_when_idle):
     """Keep sending: sleep until the next due email, send, repeat. Stops cleanly on
     Ctrl-C or SIGTERM after finishing the batch in hand.
 
@@ -169,7 +178,7 @@ def worker(state, interval):
         signal.signal(signum, lambda *_: stop.set())
     click.echo(f"drip worker: sending through {drip.provider.name}; Ctrl-C to stop", err=True)
     run_worker(drip, clock=lambda: datetime.now(UTC).replace(microsecond=0), stop=stop,
-               interval=interval, on_report=_print_report)
+               interval=interval, on_report=_print_report, exit_when_idle=exit_when_idle)
     click.echo("drip worker: stopped", err=True)
 
 

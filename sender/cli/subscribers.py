@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import click
 
 from .. import subscribers
+from ..segments import HELP as SEGMENT_HELP
+from ..segments import combine, select
 from .common import (
     DripGroup,
     echo_json,
@@ -75,17 +78,23 @@ def subscribers_add(state, email, name, timezone, tags, fields, consent, confirm
 @subscribers_group.command("list")
 @click.option("--status", help="Only this status (pending, active, paused, unsubscribed, ...).")
 @click.option("--tag", help="Only subscribers with this tag.")
+@click.option("--segment", help=f"Only subscribers in this segment, {SEGMENT_HELP}.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many.")
 @json_option
 @pass_state
-def subscribers_list(state, status, tag, limit, as_json):
+def subscribers_list(state, status, tag, segment, limit, as_json):
     """List subscribers.
 
     \b
     Example:
       drip subscribers list --status active --json
+      drip subscribers list --segment "tag:postpartum and field:stage=postpartum"
     """
-    people = state.drip.store.list_subscribers(status=status, tag=tag, limit=limit)
+    if segment:
+        people = list(itertools.islice(
+            select(state.drip.store, combine(segment, status=status, tag=tag)), limit))
+    else:
+        people = state.drip.store.list_subscribers(status=status, tag=tag, limit=limit)
     if as_json:
         echo_json([p.to_dict() for p in people])
         return
