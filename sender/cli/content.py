@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import checks, guide, preview
+from ..providers.base import ACCEPTED, SCHEDULED
 from ..samples import SAMPLES, get_sample
 from .common import now_option, pass_state, resolve_now
 
@@ -47,7 +48,7 @@ def preview_command(state, step, output, open_browser, serve, port, to, sample, 
         click.echo(f"Test of {step} ({message.subject}) to {message.to} via "
                    f"{drip.settings.provider}: {result.outcome}"
                    + (f" ({result.error})" if result.error else ""))
-        if result.error or result.outcome not in ("sent", "queued", "scheduled"):
+        if result.outcome not in (ACCEPTED, SCHEDULED):
             raise SystemExit(1)
         return
     index = preview.build_site(drip, output, now=resolve_now(now) if now else None)
