@@ -36,3 +36,15 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
         echo "PostgreSQL not found: the PostgreSQL tests will be skipped" >&2
     fi
 fi
+
+# Pango and fonts for WeasyPrint (Debian packages): the guide PDF in tests/content/test_guide.py
+# and `drip guide build`. Only as root and where apt-get exists.
+if ! ldconfig -p 2>/dev/null | grep 'libpangoft2-1.0.so.0' >/dev/null; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 \
+            libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core
+    else
+        echo "Pango not found: drip guide build and the guide tests will fail;" \
+             "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b" >&2
+    fi
+fi
