@@ -26,6 +26,7 @@ import itertools
 import json
 import re
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,6 +197,10 @@ class _CountingReader(io.RawIOBase):
     def readable(self):
         return True
 
+    def close(self):
+        self._raw.close()
+        super().close()
+
     def readinto(self, buffer):
         count = self._raw.readinto(buffer)
         if count and self._progress:
@@ -203,7 +208,11 @@ class _CountingReader(io.RawIOBase):
         return count
 
 
-def _open_text(path, encoding, progress):
+@contextmanager
+def _open_lines(path, encoding, progress):
+    """The file's lines as text. For encodings where a newline is one b"\n" byte (UTF-8,
+    cp1252, latin-1, ...) each line is decoded on its own, so a bad byte is reported
+    with its line number; UTF-16 and UTF-32 go through a text wrapper."""
     encoding = encoding or "utf-8"
     try:
         codec = codecs.lookup(encoding).name
@@ -212,11 +221,25 @@ def _open_text(path, encoding, progress):
     if codec == "utf-8":
         codec = "utf-8-sig"   # a byte-order mark (Excel's "CSV UTF-8") is skipped
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed by the text wrapper
+        raw = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise ImportFailed(f"cannot read {path}: {exc.strerror}") from None
     buffered = io.BufferedReader(_CountingReader(raw, progress), buffer_size=1 << 16)
-    return io.TextIOWrapper(buffered, encoding=codec, newline=""), encoding
+    with buffered:
+        if codec.startswith(("utf-16", "utf-32")):
+            text = io.TextIOWrapper(buffered, encoding=codec, newline="")
+            yield _decoded(text, encoding, wrapped=True)
+        else:
+            yield _decoded(buffered, encoding, decoder=codecs.getincrementaldecoder(codec)())
+
+
+def _decoded(lines, encoding, *, decoder=None, wrapped=False):
+    number = 0
+    try:
+        for number, line in enumerate(lines, start=1):  # noqa: B007 - used below
+            yield line if wrapped else decoder.decode(line)
+    except UnicodeDecodeError as exc:
+        raise _decode_failed(number + 1 if wrapped else number, encoding, exc) from None
 
 
 def _delimiter(header_line):
@@ -264,17 +287,13 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
         report.warnings.append(f"{stale} erasure record(s) were made with a different "
                                "DRIP_SECRET_KEY and cannot be checked; those people could be "
                                "imported again")
-    text, encoding = _open_text(Path(path), encoding, progress)
     seen = _Seen()
     batch = []
     context = _Context(drip, report, Consent(source=consent.strip(), at=now, text=consent_text),
                        now, dry_run, campaigns, on_error)
     try:
-        with text:
-            try:
-                header_line = text.readline()
-            except UnicodeDecodeError as exc:
-                raise _decode_failed(1, encoding, exc) from None
+        with _open_lines(Path(path), encoding, progress) as text:
+            header_line = next(text, "")
             if not header_line.strip():
                 raise ImportFailed(f"{path} is empty: the first line must name the columns "
                                    "(email, name, ...)")
@@ -291,9 +310,9 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                     row = next(reader)
                 except StopIteration:
                     break
-                except UnicodeDecodeError as exc:
-                    context.flush(batch)
-                    raise _decode_failed(reader.line_num + 1, encoding, exc) from None
+                except ImportFailed:
+                    context.flush(batch)   # what was read before the bad line stays imported
+                    raise
                 except csv.Error as exc:
                     report.rows += 1
                     context.error(start, f"not readable as CSV: {exc}")
@@ -364,7 +383,7 @@ def _record(row, header, targets, now, zones):
                 zones.add(value)
             record["timezone"] = value
         elif target == "tags" and value:
-            record["tags"] = subscriber_ops._clean_tags(_TAG_SPLIT.split(value))
+            record["tags"] = subscriber_ops._clean_tags(t for t in _TAG_SPLIT.split(value) if t)
         elif target == "signed_up" and value:
             record["created_at"] = _signup_time(value, now)
         else:

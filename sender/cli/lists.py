@@ -114,7 +114,7 @@ def subscribers_export(state, fmt, output, segment, status, tag, email):
     chosen = combine(segment, status=status, tag=tag)
     write = lists.export_csv if fmt == "csv" else lists.export_jsonl
     if output == "-":
-        write(drip, click.get_text_stream("stdout"), chosen)
+        write(drip, sys.stdout, chosen)
         return
     # newline="" lets the csv module write its own CRLF line ends.
     with open(output, "w", encoding="utf-8", newline="" if fmt == "csv" else None) as out:
