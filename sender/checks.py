@@ -16,6 +16,8 @@ The rules:
   ``<div class="safety">`` with an ``<h3>`` saying "Stop signs" and the word
   "Disclaimer", which the plain text must carry too;
 * every image has ``alt``;
+* no text of over ``LONG_WORD`` characters that cannot wrap (a URL shown as text
+  makes the email wider than a phone);
 * the HTML stays under ``HTML_BUDGET`` bytes (Gmail clips at about 102 KB);
 * links are well formed and no placeholder (``#``, ``TODO``, ``javascript:``,
   no scheme, unrendered ``{{``, a placeholder domain not set by a setting);
@@ -52,6 +54,11 @@ PLACEHOLDER_TLDS = (".example", ".invalid", ".test", ".localhost")
 _PLACEHOLDER_WORDS = re.compile(r"(?i)\b(todo|fixme|tbd|xxx|lorem|placeholder)\b")
 _TEMPLATE_ERROR = re.compile(r"^(?P<file>.+?), line (?P<line>\d+): (?P<message>.*)$", re.S)
 _WORD = re.compile(r"[^\W\d_]{4,}")
+LONG_WORD = 40                 # characters without a break: wider than a 375 px phone at 17 px
+_WRAPS = re.compile(r"(?i)(word-break\s*:\s*break-all|overflow-wrap\s*:\s*(anywhere|break-word)|"
+                    r"word-wrap\s*:\s*break-word)")
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+         "track", "wbr"}
 
 
 @dataclass(frozen=True, order=True)
@@ -242,6 +249,11 @@ class _Checker:
                             f"image without alt text (src={src!r}); add alt=\"...\" "
                             "(alt=\"\" for a decorative image)")
         self.check_links(html_names, page, sample)
+        for word in dict.fromkeys(page.long_words):
+            self.add_at(html_names, re.escape(word),
+                        f"'{word[:32]}...': text of over {LONG_WORD} characters without a break is "
+                        "wider than a phone screen; shorten it or give its element "
+                        "style=\"word-break: break-all\"")
         for finding in unsupported(html):
             self.add_at(html_names, finding.pattern, finding.message)
 
@@ -381,6 +393,7 @@ class _Page(HTMLParser):
         self.links, self.images, self.ids = [], [], set()
         self.safety_blocks = []
         self._text, self._skip, self._divs, self._in_h3 = [], 0, [], False
+        self.long_words, self._breaking = [], []   # unbreakable text; elements that let it wrap
 
     @classmethod
     def parse(cls, html):
@@ -395,6 +408,8 @@ class _Page(HTMLParser):
 
     def handle_starttag(self, tag, attrs):
         attrs = {k: (v if v is not None else "") for k, v in attrs}
+        if tag not in _VOID:
+            self._breaking.append((tag, bool(_WRAPS.search(attrs.get("style", "")))))
         if attrs.get("id"):
             self.ids.add(attrs["id"])
         for attr in ("href", "src"):
@@ -418,6 +433,9 @@ class _Page(HTMLParser):
             self._in_h3 = True
 
     def handle_endtag(self, tag):
+        opened = [i for i, (t, _w) in enumerate(self._breaking) if t == tag]
+        if opened:
+            del self._breaking[opened[-1]:]
         if tag in ("style", "script", "head", "title") and self._skip:
             self._skip -= 1
         if tag == "h3":
@@ -434,6 +452,8 @@ class _Page(HTMLParser):
         if self._skip:
             return
         self._text.append(data)
+        if not any(wraps for _t, wraps in self._breaking):
+            self.long_words += [w for w in data.split() if len(w) > LONG_WORD]
         if self.safety_blocks and any(kind == "safety" for _t, kind in self._divs):
             block = self.safety_blocks[-1]
             block["text"] += data

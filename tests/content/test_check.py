@@ -140,3 +140,12 @@ def test_toml_lines_are_found(tmp_path):
     assert _toml_line(path, "entry.on") == 4
     assert _toml_line(path, "steps[2].subject") == 12
     assert _toml_line(path, "steps[2]") == 10
+
+
+def test_long_text_that_may_wrap_passes(invoke, broken):
+    project = broken("long-unbreakable-text")
+    path = project / "templates/emails/system/confirm.html"
+    path.write_text(path.read_text().replace('<a href="{{ confirm_url }}">{{',
+                                              '<a style="word-break: break-all" href="{{ confirm_url }}">{{'))
+    result = invoke(project, "check")
+    assert result.exit_code == 0, result.output
