@@ -30,6 +30,7 @@ from .providers.base import (
     REJECTED,
     RETRY,
     SCHEDULED,
+    UNKNOWN,
 )
 from .schedule import fit_window, zone
 from .sequence import campaign_changes
@@ -48,13 +49,15 @@ class SendReport:
     cancelled: int = 0
     recovered: int = 0
     undecided: int = 0
+    unconfirmed: int = 0
     changes: int = 0
     would_send: list = field(default_factory=list)
     errors: list = field(default_factory=list)
 
     def to_dict(self):
         data = {k: getattr(self, k) for k in ("sent", "failed", "retried", "skipped", "deferred",
-                                              "cancelled", "recovered", "undecided", "changes")}
+                                              "cancelled", "recovered", "undecided", "unconfirmed",
+                                              "changes")}
         data["errors"] = list(self.errors)
         if self.would_send:
             data["would_send"] = list(self.would_send)
@@ -234,6 +237,13 @@ def _record(drip, delivery, message, result, now, report, people):
             store.update_delivery(delivery.id, state="scheduled", attempts=attempts, due_at=due,
                                   provider=provider.name, last_error=result.error)
             report.retried += 1
+    elif result.outcome == UNKNOWN:
+        # It may have gone out: leave it in `sending`. After DRIP_CLAIM_TIMEOUT the next run
+        # asks the provider (reconcile) and resends only what it can say did not go.
+        store.update_delivery(delivery.id, attempts=attempts, provider=provider.name,
+                              last_error=f"hand-off unconfirmed ({result.error}); it will be checked "
+                                         "with the provider before any resend")
+        report.unconfirmed += 1
     else:
         raise ProviderError(f"provider {provider.name} gave an unknown outcome "
                             f"{result.outcome!r}")

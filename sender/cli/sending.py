@@ -146,7 +146,8 @@ def send(state, now, dry_run, limit, ahead, as_json):
 
 def _print_report(report):
     parts = [f"{report.sent} sent", f"{report.failed} failed", f"{report.retried} to retry"]
-    for name in ("skipped", "deferred", "cancelled", "recovered", "undecided", "changes"):
+    for name in ("skipped", "deferred", "cancelled", "recovered", "undecided", "unconfirmed",
+                 "changes"):
         value = getattr(report, name)
         if value:
             parts.append(f"{value} {name}")

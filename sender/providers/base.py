@@ -13,8 +13,11 @@ from dataclasses import dataclass
 ACCEPTED = "accepted"      # the provider took it for delivery now
 SCHEDULED = "scheduled"    # the provider holds it for its send_at time
 REJECTED = "rejected"      # permanent: this message will never be accepted as it is
-RETRY = "retry"            # temporary: try again later (429, 5xx, timeout)
-OUTCOMES = (ACCEPTED, SCHEDULED, REJECTED, RETRY)
+RETRY = "retry"            # temporary: try again later (429, 5xx, refused connection)
+UNKNOWN = "unknown"        # the request may have reached the provider (a timeout or a dropped
+                           # connection after it was sent): settled later with ``reconcile``,
+                           # never by sending again blindly
+OUTCOMES = (ACCEPTED, SCHEDULED, REJECTED, RETRY, UNKNOWN)
 
 # What ``reconcile`` can tell about a delivery interrupted during hand-off.
 RECONCILED_SENT = "sent"

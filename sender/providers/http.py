@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from ..errors import ProviderError
 from ..logging_setup import mask
-from .base import REJECTED, RETRY, Provider, SendResult
+from .base import REJECTED, RETRY, UNKNOWN, Provider, SendResult
 
 log = logging.getLogger("drip.providers.http")
 
@@ -48,6 +49,7 @@ class Answer:
     error: str | None = None     # a transport error (timeout, reset, refused)
     retry_after: float | None = None
     bad_json: bool = False
+    ambiguous: bool = False      # the request may have been processed (timeout, drop after send)
 
     @property
     def ok(self):
@@ -139,11 +141,15 @@ class HttpClient:
     def close(self):
         self.session.close()
 
-    def request(self, method, path, *, retries=None, **kwargs):
+    def request(self, method, path, *, retries=None, idempotent=False, **kwargs):
         """Send one request, retrying 429, 5xx and transport errors a few times in-process.
 
         Returns the last ``Answer``; its ``retry_after`` says how long the provider asked
         to wait when that is longer than this layer is willing to wait itself.
+
+        A timeout or a connection dropped after the request was sent is retried only when
+        the request is ``idempotent`` (an Idempotency-Key makes a repeat harmless); otherwise
+        it comes back ``ambiguous`` so that nothing is sent twice.
         """
         retries = self.retries if retries is None else retries
         attempt = 0
@@ -154,7 +160,7 @@ class HttpClient:
                 raise ProviderError(
                     f"{self.name} refused the request ({answer.describe(self.error_message(answer))}); "
                     f"check {self.key_setting}", status=answer.status, body=answer.text)
-            if not answer.retryable or attempt >= retries:
+            if not answer.retryable or attempt >= retries or (answer.ambiguous and not idempotent):
                 return answer
             wait = min(0.5 * 2 ** attempt, 8.0) * self.rng.uniform(0.8, 1.2)
             if answer.retry_after is not None:
@@ -187,12 +193,19 @@ class HttpClient:
                                       f"body={_preview(kwargs)}"))
         try:
             response = self.session.request(method, url, **kwargs)
+        except requests.ConnectTimeout:
+            return Answer(None, error=f"{self.name}: could not connect within {kwargs['timeout']}s")
         except requests.Timeout:
-            return Answer(None, error=f"{self.name} did not answer within {kwargs['timeout']}s "
-                                      "(timed out; it may or may not have sent)")
+            return Answer(None, ambiguous=True,
+                          error=f"{self.name} did not answer within {kwargs['timeout']}s "
+                                "(timed out; it may or may not have sent)")
         except requests.ConnectionError as exc:
-            return Answer(None, error=self.mask(f"{self.name}: connection failed or dropped "
-                                                f"({type(exc).__name__})"))
+            if _never_connected(exc):
+                return Answer(None, error=self.mask(f"{self.name}: connection failed "
+                                                    f"({type(exc).__name__})"))
+            return Answer(None, ambiguous=True,
+                          error=self.mask(f"{self.name}: connection dropped after the request "
+                                          "was sent (it may or may not have sent)"))
         except requests.RequestException as exc:
             return Answer(None, error=self.mask(f"{self.name}: request failed ({exc})"))
         text = self.mask(response.text)
@@ -217,9 +230,29 @@ def _preview(kwargs):
     return text if len(text) <= 2000 else text[:2000] + "..."
 
 
+def _never_connected(exc):
+    """Whether a ConnectionError happened before the request could be sent (refused, no
+    route, name not found), so that sending again cannot duplicate anything."""
+    seen, todo = set(), [exc]
+    while todo:
+        cause = todo.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, (ConnectionRefusedError, urllib3.exceptions.NewConnectionError,
+                              urllib3.exceptions.NameResolutionError)):
+            return True
+        todo += [getattr(cause, "reason", None), cause.__cause__, cause.__context__]
+        todo += [a for a in getattr(cause, "args", ()) if isinstance(a, BaseException)]
+    return False
+
+
 def failure(message, answer, text=None, *, suppress=False):
-    """The SendResult for a request that did not succeed: retry later, or rejected for good."""
+    """The SendResult for a request that did not succeed: unknown (it may have gone out),
+    retry later, or rejected for good."""
     error = answer.describe(text)
+    if answer.ambiguous:
+        return SendResult(message.delivery_id, UNKNOWN, error=error)
     if answer.retryable:
         return SendResult(message.delivery_id, RETRY, error=error, retry_after=answer.retry_after)
     return SendResult(message.delivery_id, REJECTED, error=error, suppress=suppress)

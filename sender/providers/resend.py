@@ -84,11 +84,11 @@ class ResendProvider(HttpProvider):
         headers = {"Idempotency-Key": idempotency_key(group)}
         if len(group) == 1 and (group[0].attachments or group[0].send_at):
             answer = self.http.request("POST", "/emails", json=self.payload(group[0]),
-                                       headers=headers)
+                                       headers=headers, idempotent=True)
             ids = [answer.body.get("id")] if answer.ok and isinstance(answer.body, dict) else None
         else:
-            answer = self.http.request("POST", "/emails/batch",
-                                       json=[self.payload(m) for m in group], headers=headers)
+            answer = self.http.request("POST", "/emails/batch", json=[self.payload(m) for m in group],
+                                       headers=headers, idempotent=True)
             data = answer.body.get("data") if isinstance(answer.body, dict) else None
             ids = [d.get("id") if isinstance(d, dict) else None for d in data] \
                 if isinstance(data, list) and len(data) == len(group) else None

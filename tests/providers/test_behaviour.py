@@ -21,6 +21,7 @@ from sender.providers.base import (
     RECONCILED_UNKNOWN,
     REJECTED,
     RETRY,
+    UNKNOWN,
 )
 from sender.providers.http import RateLimiter, parse_retry_after
 from sender.providers.resend import idempotency_key
@@ -234,26 +235,38 @@ def test_5xx_then_success_is_retried_in_process(fake_api, name):
     assert results[0].outcome == ACCEPTED and len(api.requests) == 3 and len(sleeps) == 2
 
 
-def test_timeout_is_a_retry(fake_api):
+def test_timeout_is_unknown_and_not_resent_without_an_idempotency_key(fake_api):
     api = fake_api("postmark")
     api.script = [Reply(hold=True)]
-    provider = make_provider("postmark", api.url, timeout=0.3, retries=0)
+    provider = make_provider("postmark", api.url, timeout=0.3, retries=2)
     results = provider.send([make_message(1)])
-    assert results[0].outcome == RETRY and "did not answer within 0.3s" in results[0].error
+    # Postmark may have taken it: one request only, and the outcome says we do not know.
+    assert results[0].outcome == UNKNOWN and "did not answer within 0.3s" in results[0].error
+    assert len(api.requests) == 1
 
 
-def test_dropped_connection_is_retried_then_succeeds(fake_api):
+def test_dropped_connection_is_unknown_without_an_idempotency_key(fake_api):
     api = fake_api("mailgun")
     api.script = [Reply(drop=True)]
     results = make_provider("mailgun", api.url, retries=1).send([make_message(1)])
+    assert results[0].outcome == UNKNOWN and "may or may not have sent" in results[0].error
+    assert len(api.requests) == 1
+
+
+def test_dropped_connection_is_retried_with_the_same_idempotency_key(fake_api):
+    api = fake_api("resend")
+    api.script = [Reply(drop=True)]
+    results = make_provider("resend", api.url, retries=1).send([make_message(1)])
     assert results[0].outcome == ACCEPTED and len(api.requests) == 2
+    keys = {seen.headers["Idempotency-Key"] for seen in api.requests}
+    assert len(keys) == 1
 
 
-def test_dropped_connection_every_time_is_a_retry(fake_api):
-    api = fake_api("sendgrid")
+def test_dropped_connection_every_time_is_unknown_even_with_a_key(fake_api):
+    api = fake_api("resend")
     api.default = lambda seen: Reply(drop=True)
-    results = make_provider("sendgrid", api.url, retries=1).send([make_message(1)])
-    assert results[0].outcome == RETRY and "connection failed or dropped" in results[0].error
+    results = make_provider("resend", api.url, retries=1).send([make_message(1)])
+    assert results[0].outcome == UNKNOWN and len(api.requests) == 2
 
 
 def test_connection_refused_is_a_retry():
