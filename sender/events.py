@@ -133,55 +133,54 @@ def last_sent(store, subscriber_id):
 
 
 def apply_events(drip, events, *, now):
-    """Record and act on ``events`` (from a webhook or a sync) in one transaction."""
+    """Act on ``events`` (from a webhook or a sync) and record them.
+
+    The effect comes first and the record after, each in its own transaction: a
+    suppression may ask the provider to cancel emails it holds, which must not
+    happen under the database's write lock. Effects are idempotent, so a crash in
+    between, or the provider retrying, never loses or doubles one.
+    """
     store = drip.store
     result = Applied()
-    with store.transaction():
-        for event in events:
-            if event.type not in TYPES:
-                raise ValueError(f"unknown event type {event.type!r}")
-            delivery, subscriber = _match(store, event)
-            if delivery is None and subscriber is not None and event.type in (
-                    BOUNCED, COMPLAINED, UNSUBSCRIBED):
+    for event in events:
+        if event.type not in TYPES:
+            raise ValueError(f"unknown event type {event.type!r}")
+        delivery, subscriber = _match(store, event)
+        if subscriber is None:
+            result.unmatched += 1
+        elif event.type in (BOUNCED, COMPLAINED, UNSUBSCRIBED):
+            if delivery is None:
                 delivery = last_sent(store, subscriber.id)
-            if subscriber is None:
-                result.unmatched += 1
-            added = store.add_event(
-                provider=event.provider, type=event.type, occurred_at=event.occurred_at or now,
-                received_at=now, raw=event.raw, provider_event_id=event.provider_event_id,
-                delivery_id=delivery.id if delivery else None,
-                subscriber_id=subscriber.id if subscriber else None)
-            if not added:
-                result.duplicates += 1
-                continue
+            current = store.get_subscriber(id=subscriber.id)
+            if event.type == UNSUBSCRIBED and current.status not in ENDED_STATUSES:
+                subscriber_ops.unsubscribe(drip, current, now=now,
+                                           reason=f"unsubscribed at {event.provider}")
+                result.unsubscribed += 1
+            elif event.type in (BOUNCED, COMPLAINED) and current.status != event.type:
+                subscriber_ops.suppress(drip, current, event.type, now=now,
+                                        reason=f"{event.provider} reported {event.type}")
+                result.suppressed += 1
+        added = store.add_event(
+            provider=event.provider, type=event.type, occurred_at=event.occurred_at or now,
+            received_at=now, raw=event.raw, provider_event_id=event.provider_event_id,
+            delivery_id=delivery.id if delivery else None,
+            subscriber_id=subscriber.id if subscriber else None)
+        if added:
             result.recorded += 1
-            if subscriber is None:
-                continue
-            if event.type in (BOUNCED, COMPLAINED):
-                current = store.get_subscriber(id=subscriber.id)
-                if current.status != event.type:
-                    subscriber_ops.suppress(drip, current, event.type, now=now,
-                                            reason=f"{event.provider} reported {event.type}")
-                    result.suppressed += 1
-            elif event.type == UNSUBSCRIBED:
-                current = store.get_subscriber(id=subscriber.id)
-                if current.status not in ENDED_STATUSES:
-                    subscriber_ops.unsubscribe(drip, current, now=now,
-                                               reason=f"unsubscribed at {event.provider}")
-                    result.unsubscribed += 1
+        else:
+            result.duplicates += 1
     return result
 
 
 def record_unsubscribe(drip, subscriber, *, now, source="link"):
-    """Our own one-click unsubscribe: end the mail and record it for the report."""
+    """Our own one-click unsubscribe: end the mail at once, and record it for the report
+    against the last email the person was sent."""
     store = drip.store
+    cancelled = subscriber_ops.unsubscribe(drip, subscriber, now=now)
     with store.transaction():
-        cancelled = subscriber_ops.unsubscribe(drip, subscriber, now=now)
-        current = store.get_subscriber(id=subscriber.id)
         if not store.events(subscriber_id=subscriber.id, type=UNSUBSCRIBED):
             delivery = last_sent(store, subscriber.id)
             store.add_event(provider="drip", type=UNSUBSCRIBED, occurred_at=now, received_at=now,
-                            raw={"source": source, "status": current.status},
-                            delivery_id=delivery.id if delivery else None,
+                            raw={"source": source}, delivery_id=delivery.id if delivery else None,
                             subscriber_id=subscriber.id)
     return cancelled

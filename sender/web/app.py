@@ -207,7 +207,8 @@ class WebApp:
                 result = subscriber_ops.add_subscriber(
                     drip, signup.email, now=now, name=signup.name, timezone=signup.timezone,
                     fields=signup.fields, consent_source=f"form:{signup.source}",
-                    consent_text=consent_text(self.settings), ip=ip)
+                    consent_text=consent_text(self.settings), ip=ip,
+                    resubscribe=True)  # the person signs up themselves, even after an erasure
             except InvalidInput as exc:
                 return answer(400, str(exc))
             if result.confirmation_queued:

@@ -132,3 +132,14 @@ def test_the_form_and_snippet_pages(server):
     snippet = requests.get(f"{server.url}/snippet", timeout=10)
     assert "&lt;form method=&#34;post&#34;" in snippet.text or "&lt;form method" in snippet.text
     assert requests.get(f"{server.url}/nowhere", timeout=10).status_code == 404
+
+
+def test_an_erased_address_may_sign_up_again_on_the_form(server):
+    from sender import lists
+
+    assert signup(server, {"email": "max@example.com", "consent": "yes"}).status_code == 200
+    lists.erase(server.drip(), "max@example.com", now=server.clock.now)
+    assert server.drip().store.get_subscriber(email="max@example.com") is None
+    assert signup(server, {"email": "max@example.com", "consent": "yes"}).status_code == 200
+    again = get(server.drip(), "max@example.com")
+    assert again.status == "pending" and again.consent.source == "form:signup-form"
