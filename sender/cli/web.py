@@ -68,8 +68,8 @@ def events_group():
 @events_group.command("sync")
 @click.option("--provider", type=click.Choice(events_sync.SYNCABLE),
               help="Provider to pull from (default: DRIP_PROVIDER).")
-@click.option("--stream", default="broadcast", show_default=True,
-              help="Postmark message stream whose suppressions to pull.")
+@click.option("--stream", help="Postmark message stream whose suppressions to pull "
+              "(default: POSTMARK_MESSAGE_STREAM, else broadcast).")
 @now_option
 @json_option
 @pass_state
@@ -81,7 +81,9 @@ def events_sync_command(state, provider, stream, now, as_json):
     Example:
       drip events sync --provider postmark
     """
-    result = events_sync.sync(state.drip, provider, now=resolve_now(now), stream=stream)
+    drip = state.drip
+    stream = stream or drip.settings.get("POSTMARK_MESSAGE_STREAM") or "broadcast"
+    result = events_sync.sync(drip, provider, now=resolve_now(now), stream=stream)
     if as_json:
         echo_json(result.to_dict())
         return
