@@ -92,7 +92,8 @@ PG_MIGRATIONS = [
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """),
     ("m003_due_index", """
-        CREATE INDEX deliveries_due ON deliveries (state, due_at);
+        -- id too: PostgreSQL has no implicit rowid, and the claim orders by (due_at, id)
+        CREATE INDEX deliveries_due ON deliveries (state, due_at, id);
         CREATE INDEX deliveries_subscriber ON deliveries (subscriber_id, state);
         CREATE INDEX deliveries_sent ON deliveries (subscriber_id, sent_at)
             WHERE sent_at IS NOT NULL;
@@ -324,15 +325,19 @@ class PostgresStore(Store):
         # One statement: the inner SELECT locks the rows it picks and skips rows another
         # worker holds; a row another worker claimed and committed meanwhile fails the
         # re-checked state = 'scheduled'. No advisory lock, so workers never queue here.
+        # The status test is spelled out (not a CASE) so the planner estimates it well and
+        # walks deliveries_due in order, stopping at ``limit``; ARRAY(...) makes the outer
+        # update find the picked rows by primary key instead of scanning the ledger.
         rows = self._x(
-            "UPDATE deliveries SET state = 'sending', claimed_at = %(now)s WHERE id IN ("
-            "  SELECT d.id FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id"
-            "  WHERE d.state = 'scheduled' AND d.due_at <= %(now)s"
-            "  AND s.status = CASE WHEN d.campaign = %(pending)s THEN 'pending' ELSE 'active' END"
+            "UPDATE deliveries SET state = 'sending', claimed_at = %(now)s WHERE id = ANY(ARRAY("
+            "  SELECT d.id FROM deliveries d WHERE d.state = 'scheduled' AND d.due_at <= %(now)s"
+            "  AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = d.subscriber_id AND ("
+            "    s.status = 'active' AND d.campaign IS DISTINCT FROM %(pending)s"
+            "    OR s.status = 'pending' AND d.campaign = %(pending)s))"
             "  AND (%(sub)s::bigint IS NULL OR d.subscriber_id = %(sub)s::bigint)"
             "  ORDER BY d.due_at, d.id LIMIT %(limit)s"
             "  FOR UPDATE OF d SKIP LOCKED"
-            ") AND state = 'scheduled' RETURNING *",
+            ")) AND state = 'scheduled' RETURNING *",
             {"now": _t(now), "pending": pending_campaign, "sub": subscriber_id,
              "limit": int(limit)}).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
