@@ -29,10 +29,12 @@ def serve(state, host, port):
     from werkzeug.serving import run_simple
 
     from ..web import create_app
+    from ..web.app import MaskedRequestHandler
 
     app = create_app(state.drip.settings)
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=MaskedRequestHandler)
 
 
 @click.command()

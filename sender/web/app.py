@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import Map, Rule
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from .. import dispatch
@@ -26,6 +28,7 @@ from ..config import Settings
 from ..drip import Drip
 from ..errors import DripError, InvalidInput, ProviderError
 from ..events import apply_events, record_unsubscribe
+from ..logging_setup import MASK
 from ..models import ENDED_STATUSES
 from ..store import open_store
 from ..tokens import CONFIRM, UNSUBSCRIBE, TokenInvalid
@@ -37,6 +40,21 @@ log = logging.getLogger("drip.web")
 FORM_LIMIT = 64 * 1024          # a signup, confirm or unsubscribe request body
 EVENTS_LIMIT = 2 * 1024 * 1024  # a provider's batch of events
 ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+_TOKEN_IN_PATH = re.compile(r"/(confirm|unsubscribe)/[^/?\s\"]+")
+
+
+def mask_path(text):
+    """A request line with the signed token of a confirm or unsubscribe link masked."""
+    return _TOKEN_IN_PATH.sub(lambda m: f"/{m.group(1)}/{MASK}", str(text))
+
+
+class MaskedRequestHandler(WSGIRequestHandler):
+    """Werkzeug's request log, without the tokens (each one can unsubscribe someone)."""
+
+    def log(self, type, message, *args):
+        super().log(type, mask_path(message % args if args else message).replace("%", "%%"))
 
 
 def utc_now():

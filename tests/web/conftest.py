@@ -15,6 +15,7 @@ from werkzeug.serving import make_server
 
 from sender.config import Settings
 from sender.web import create_app
+from sender.web.app import MaskedRequestHandler
 from tests.conftest import at, base_env
 
 START = at("2026-03-09T18:00Z")   # a Monday, 11:00 in Los Angeles: inside the send window
@@ -71,7 +72,8 @@ def start_server(project, make_drip):
     running = []
 
     def start(**overrides):
-        http = make_server("127.0.0.1", 0, lambda environ, start_response: [], threaded=True)
+        http = make_server("127.0.0.1", 0, lambda environ, start_response: [], threaded=True,
+                           request_handler=MaskedRequestHandler)
         url = f"http://127.0.0.1:{http.server_port}"
         defaults = {"DRIP_BASE_URL": url, "DRIP_SIGNUP_LIMIT_IP": "10000",
                     "POSTMARK_WEBHOOK_USER": POSTMARK_USER,

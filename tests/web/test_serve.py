@@ -52,3 +52,18 @@ def test_create_app_reads_the_environment(env, monkeypatch, project):
     response = client.post("/subscribe", json={"email": "bea@example.com", "consent": True})
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_request_log_masks_link_tokens(server, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="werkzeug")
+    requests.post(f"{server.url}/subscribe", timeout=10,
+                  data={"email": "ana@example.com", "consent": "yes"})
+    [message] = server.emails_to("ana@example.com")
+    link = server.link(message, "confirm")
+    assert requests.get(link, timeout=10).status_code == 200
+    token = link.rsplit("/", 1)[1]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "GET /confirm/********" in logged
+    assert token not in logged

@@ -49,7 +49,7 @@ def fake():
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeProvider)
     httpd.base = f"http://127.0.0.1:{httpd.server_port}"
     FakeProvider.routes, FakeProvider.seen = {}, []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()
