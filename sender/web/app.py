@@ -26,7 +26,7 @@ from .. import dispatch
 from .. import subscribers as subscriber_ops
 from ..config import Settings
 from ..drip import Drip
-from ..errors import DripError, InvalidInput, ProviderError
+from ..errors import ConfigError, DripError, InvalidInput, ProviderError
 from ..events import apply_events, record_unsubscribe
 from ..logging_setup import MASK
 from ..models import ENDED_STATUSES
@@ -70,10 +70,22 @@ def create_app(settings=None, *, clock=None):
         load_dotenv(".env", override=False)
         settings = Settings.from_env()
     app = WebApp(settings, clock=clock or utc_now)
-    proxies = int(settings.get("DRIP_PROXY_COUNT") or 0)
+    proxies = app.limits["DRIP_PROXY_COUNT"]
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     return app
+
+
+def _count(settings, name):
+    value = settings.get(name) or "0"
+    try:
+        number = int(value)
+        if number < 0:
+            raise ValueError(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a whole number of 0 or more (set it in .env "
+                          "or in the environment)") from None
+    return number
 
 
 class WebApp:
@@ -94,6 +106,8 @@ class WebApp:
         ])
         self._shared = None
         self._lock = threading.Lock()
+        self.limits = {name: _count(settings, name) for name in (
+            "DRIP_SIGNUP_LIMIT_IP", "DRIP_SIGNUP_LIMIT_ADDRESS", "DRIP_PROXY_COUNT")}
 
     # --- plumbing ------------------------------------------------------------------------
     def __call__(self, environ, start_response):
@@ -200,11 +214,11 @@ class WebApp:
             return answer(400, str(exc))
         now = self.clock()
         ip = request.remote_addr or ""
-        limits = self.settings
+        limits = self.limits
         with self.drip() as drip:
             store = drip.store
             if not store.rate_limit(f"ip:{ip}", now=now, window_seconds=RATE_WINDOW_SECONDS,
-                                    limit=int(limits.get("DRIP_SIGNUP_LIMIT_IP"))):
+                                    limit=limits["DRIP_SIGNUP_LIMIT_IP"]):
                 response = answer(429, "Too many signups from your network; please try again "
                                        "in an hour.")
                 response.headers["Retry-After"] = str(RATE_WINDOW_SECONDS)
@@ -215,7 +229,7 @@ class WebApp:
             # answer says nothing about it.
             if not store.rate_limit(f"email:{signup.email}", now=now,
                                     window_seconds=RATE_WINDOW_SECONDS,
-                                    limit=int(limits.get("DRIP_SIGNUP_LIMIT_ADDRESS"))):
+                                    limit=limits["DRIP_SIGNUP_LIMIT_ADDRESS"]):
                 return answer()
             existing = store.get_subscriber(email=signup.email)
             if existing is not None and existing.status != "pending":

@@ -1,7 +1,8 @@
 """SendGrid's event webhook: an ECDSA P-256 (SHA-256) signature over timestamp + body.
 
 The verification key is the base64 DER public key SendGrid shows when signature
-verification is on; the signature header holds a base64 DER signature. The body
+verification is on (the timestamp is not checked for age: a replayed batch is
+absorbed by each event's unique ``sg_event_id``); the signature header holds a base64 DER signature. The body
 is a JSON array of events; our ``custom_args`` (``delivery_id``) appear at the
 top level of each event.
 """
@@ -15,10 +16,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..events import BOUNCED, PROVIDER_EVENTS, Event
+from ..events import BOUNCED, COMPLAINED, PROVIDER_EVENTS, UNSUBSCRIBED, Event
 from .common import Unverified, header, parse_time
 
 NAME = "sendgrid"
+DROP_REASONS = (("Bounced Address", BOUNCED), ("Invalid", BOUNCED),
+                ("Spam Reporting Address", COMPLAINED), ("Unsubscribed Address", UNSUBSCRIBED))
 SIGNATURE = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP = "X-Twilio-Email-Event-Webhook-Timestamp"
 
@@ -63,9 +66,12 @@ def parse(headers, payload):
             continue
         if kind == BOUNCED and item.get("event") == "bounce" and item.get("type") == "blocked":
             continue  # a block is temporary: the address itself is fine
-        if kind == BOUNCED and item.get("event") == "dropped" and "Bounced Address" not in str(
-                item.get("reason", "")):
-            continue
+        if item.get("event") == "dropped":
+            # A drop names why SendGrid would not send: only some reasons are about the address.
+            reason = str(item.get("reason", ""))
+            kind = next((k for text, k in DROP_REASONS if text in reason), None)
+            if kind is None:
+                continue
         events.append(Event(
             provider=NAME, type=kind, occurred_at=parse_time(item["timestamp"], None), raw=item,
             provider_event_id=item.get("sg_event_id"), delivery_id=item.get("delivery_id"),

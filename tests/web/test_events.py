@@ -232,3 +232,15 @@ def test_oversized_event_body_is_413(hooks):
     body = b"[" + b" " * (3 * 1024 * 1024) + b"]"
     response = requests.post(f"{hooks.url}/events/sendgrid", data=body, timeout=30)
     assert response.status_code == 413
+
+
+def test_sendgrid_drops_and_blocks(hooks):
+    _, delivery = sent_delivery(hooks)
+    base = {"email": "ana@example.com", "timestamp": 1773079500, "delivery_id": str(delivery.id)}
+    events = [{**base, "event": "bounce", "type": "blocked", "sg_event_id": "b1"},
+              {**base, "event": "dropped", "reason": "Spam Reporting Address", "sg_event_id": "d1"},
+              {**base, "event": "processed", "sg_event_id": "p1"}]
+    assert sendgrid(hooks, events).json()["recorded"] == 1
+    drip = hooks.drip()
+    assert get(drip, "ana@example.com").status == "complained"
+    assert [e["provider_event_id"] for e in drip.store.events()] == ["d1"]

@@ -67,3 +67,13 @@ def test_the_request_log_masks_link_tokens(server, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "GET /confirm/********" in logged
     assert token not in logged
+
+
+def test_a_bad_limit_setting_is_named(env):
+    import pytest
+
+    from sender.config import Settings
+    from sender.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="DRIP_SIGNUP_LIMIT_IP"):
+        create_app(Settings.from_env({**env, "DRIP_SIGNUP_LIMIT_IP": "lots"}))
