@@ -202,7 +202,8 @@ class Store(ABC):
     def erase_subscriber(self, subscriber_id, *, erased_hash, key_id, now):
         """Delete a subscriber with their enrolments, deliveries and events, and record
         ``erased_hash`` (made with the key ``key_id``) in the erasure list. Atomic.
-        Returns a dict of what was deleted: {"deliveries": n, "enrollments": n, "events": n}."""
+        Returns a dict of what was deleted: {"deliveries": n, "enrollments": n, "events": n}.
+        With ``subscriber_id`` None (someone not on the list) only the hash is recorded."""
 
     @abstractmethod
     def erased_hashes(self, hashes):
