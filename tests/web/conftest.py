@@ -71,7 +71,8 @@ def start_server(project, make_drip):
     """start_server(**settings) -> a running Server; stopped after the test."""
     running = []
 
-    def start(**overrides):
+    def start(root=None, **overrides):
+        root = root or project
         http = make_server("127.0.0.1", 0, lambda environ, start_response: [], threaded=True,
                            request_handler=MaskedRequestHandler)
         url = f"http://127.0.0.1:{http.server_port}"
@@ -80,9 +81,9 @@ def start_server(project, make_drip):
                     "POSTMARK_WEBHOOK_PASSWORD": POSTMARK_PASSWORD,
                     "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
                     "RESEND_WEBHOOK_SECRET": RESEND_SECRET}
-        env = base_env(project, **{**defaults, **overrides})
+        env = base_env(root, **{**defaults, **overrides})
         clock = Clock(START)
-        server = Server(project, env, clock, http)
+        server = Server(root, env, clock, http)
         http.app = create_app(server.settings, clock=clock)
         thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05},
                                   daemon=True)

@@ -129,3 +129,15 @@ def test_confirm_after_unsubscribe_does_not_resubscribe(server):
     assert response.status_code == 200
     assert get(server.drip(), "ana@example.com").status == "unsubscribed"
     assert len(server.emails_to("ana@example.com")) == 1
+
+
+def test_shipped_campaigns_send_the_guide_at_once_on_confirm(start_server, shipped):
+    server = start_server(root=shipped)
+    server.clock.now = server.clock.now.replace(day=14)   # a Saturday: the welcome has no window
+    link = pending(server, "zoe@example.com")
+    assert requests.post(link, timeout=10).status_code == 200
+    [_, welcome] = server.emails_to("zoe@example.com")
+    assert welcome["Subject"] == "Your pelvic floor guide is here"
+    text = welcome.get_body(("plain",)).get_content()
+    assert "guide" in text.lower()
+    assert welcome["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
