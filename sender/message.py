@@ -10,15 +10,30 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from .errors import HeaderInjection, InvalidInput
 
-# RFC 5322 allows header lines up to 998 characters; folding a long List-Unsubscribe
-# URL any shorter would make the email package encode it as an RFC 2047 word.
-MIME_POLICY = policy.SMTP.clone(max_line_length=998)
+class VerbatimHeader(UnstructuredHeader):
+    """A header written exactly as given, on one line. The email package would turn a long
+    URL with no space to fold at into RFC 2047 encoded words, which List-Unsubscribe must
+    never be, and would fold a long Message-ID; RFC 5322 allows such a line up to 998
+    characters."""
+
+    def fold(self, *, policy):
+        value = str(self)
+        if not value.isascii() or len(self.name) + 2 + len(value) > 998:
+            return super().fold(policy=policy)
+        return f"{self.name}: {value}{policy.linesep}"
+
+
+_HEADERS = HeaderRegistry()
+for _name in ("list-unsubscribe", "message-id"):
+    _HEADERS.map_to_type(_name, VerbatimHeader)
+# Everything else folds at 78 characters, so encoded words stay within RFC 2047's 75.
+MIME_POLICY = policy.SMTP.clone(header_factory=_HEADERS)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}")
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import settings as hypothesis_settings
 
 from sender.cli import cli
 from sender.config import Settings
@@ -15,6 +17,10 @@ from sender.drip import Drip
 
 # The throwaway PostgreSQL server fixtures (postgres_server, postgres_url).
 pytest_plugins = ["tests.pgserver"]
+
+hypothesis_settings.register_profile("default", deadline=None)
+hypothesis_settings.register_profile("long", deadline=None, max_examples=1000)
+hypothesis_settings.load_profile(os.environ.get("DRIP_HYPOTHESIS_PROFILE", "default"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).parent.parent

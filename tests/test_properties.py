@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
@@ -65,8 +67,12 @@ def test_headers_round_trip_through_a_mime_parser(subject, name):
         headers={"List-Unsubscribe": "<https://mail.example.com/unsubscribe/t>",
                  "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
     raw = message.as_bytes()
-    head = raw.split(b"\n\n", 1)[0]
+    head = raw.split(b"\r\n\r\n", 1)[0]
     assert all(b < 128 for b in head), "headers must be 7-bit (RFC 2047 for anything else)"
+    assert all(len(line) <= 998 for line in head.split(b"\r\n"))
+    for word in re.findall(rb"=\?[^?]+\?[qQbB]\?[^?]*\?=", head):
+        assert len(word) <= 75, word
+    assert b"List-Unsubscribe: <https://mail.example.com/unsubscribe/t>\r\n" in head
     parsed = message_from_bytes(raw, policy=policy.default)
     assert " ".join(parsed["Subject"].split()) == " ".join(subject.split())
     assert parsed["To"].addresses[0].addr_spec == "ana@example.com"

@@ -36,7 +36,7 @@ def test_every_delivery_ends_sent_or_failed_without_duplicates(project, make_dri
         moment = start + timedelta(days=30)
         retried_rows = {}
         for _ in range(60):
-            report = send_due(drip, now=moment)
+            send_due(drip, now=moment)
             for row in drip.store.deliveries(states=("scheduled",)):
                 if row.attempts:
                     retried_rows[row.id] = (moment, row.due_at, row.last_error)
