@@ -19,6 +19,7 @@ from .base import (
     RECONCILED_SENT,
     RECONCILED_UNKNOWN,
     REJECTED,
+    RETRY,
     SendResult,
 )
 from .http import HttpProvider, failure
@@ -83,7 +84,19 @@ class PostmarkProvider(HttpProvider):
             # which went out, and sending again could duplicate: record them as accepted.
             note = "postmark answered 200 with an unreadable body"
             return [SendResult(m.delivery_id, ACCEPTED, error=note) for m in group]
-        return [self._item(m, item, answer) for m, item in zip(group, body, strict=True)]
+        results, stop = [], None
+        for message, item in zip(group, body, strict=True):
+            try:
+                results.append(self._item(message, item, answer))
+            except ProviderError as exc:
+                stop = exc
+                results.append(SendResult(message.delivery_id, RETRY, error=str(exc)))
+        if stop is not None:
+            if not any(r.outcome == ACCEPTED for r in results):
+                raise stop
+            # Others in this batch went out: record them, and stop at the next call.
+            self._stopped = stop
+        return results
 
     def _item(self, message, item, answer):
         code = item.get("ErrorCode", 0) if isinstance(item, dict) else 0

@@ -422,3 +422,16 @@ def test_postmark_reconcile_when_search_fails_is_unknown(fake_api):
     verdict = provider.reconcile(Delivery(5, 1, "c", "s", NOW, "sending"), None)
     assert verdict == (RECONCILED_UNKNOWN, None)
     assert RECONCILED_SENT != RECONCILED_NOT_SENT
+
+
+def test_postmark_account_stop_inside_a_batch_records_what_went(fake_api):
+    api = fake_api("postmark")
+    api.script = [Reply(200, [{"ErrorCode": 0, "MessageID": "pm-ok"},
+                              {"ErrorCode": 405, "Message": "Not allowed to send"}])]
+    provider = make_provider("postmark", api.url)
+    ok, stopped = provider.send([make_message(1), make_message(2)])
+    assert ok.outcome == ACCEPTED and ok.provider_message_id == "pm-ok"
+    assert stopped.outcome == RETRY and "not allowed to send" in stopped.error
+    with pytest.raises(ProviderError, match="not allowed to send"):
+        provider.send([make_message(3)])
+    assert len(api.requests) == 1
