@@ -5,7 +5,9 @@ SMTP_SECURITY is ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or
 is kept open across batches and reopened once if the server drops it. Each
 message goes as its full MIME form (``to_mime()``), our Message-ID included.
 A 5xx for a recipient rejects the message and suppresses the address; a 4xx is
-retried later. SMTP cannot hold messages for later or be asked after a crash.
+retried later. A connection lost during DATA is an unknown outcome (settled by a
+decision, never resent blindly). SMTP cannot hold messages for later or be asked
+after a crash.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import smtplib
 import ssl
 
 from ..errors import ProviderError
-from .base import ACCEPTED, REJECTED, RETRY, Provider, SendResult
+from .base import ACCEPTED, REJECTED, RETRY, UNKNOWN, Provider, SendResult
 
 SECURITY = ("starttls", "tls", "none")
 
@@ -79,20 +81,36 @@ class SmtpProvider(Provider):
             self._conn, error = self._open()
             if self._conn is None:
                 return SendResult(message.delivery_id, RETRY, error=error)
-        mime = message.to_mime()
+        conn = self._conn
+        # The envelope (MAIL, RCPT) is sent step by step so that a dropped connection can be
+        # told apart: before DATA nothing was taken and sending again is safe; during DATA
+        # the server may have queued it, so the outcome is unknown and never resent blindly.
         try:
-            self._conn.send_message(mime, from_addr=message.sender.addr_spec,
-                                    to_addrs=[message.to.addr_spec])
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, text = next(iter(exc.recipients.values()))
-            return self._refused(message, code, text)
-        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+            code, text = conn.mail(message.sender.addr_spec)
+            if code != 250:
+                conn.rset()
+                return self._refused(message, code, text)
+            code, text = conn.rcpt(message.to.addr_spec)
+            if code not in (250, 251):
+                conn.rset()
+                return self._refused(message, code, text)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            self._drop()
+            if reconnect:       # typically an idle connection the server had closed
+                return self._send_one(message, reconnect=False)
+            return SendResult(message.delivery_id, RETRY, error=f"smtp: connection lost ({exc})")
+        try:
+            code, text = conn.data(message.as_bytes())
+        except smtplib.SMTPDataError as exc:
             return self._refused(message, exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
-            if reconnect:
-                return self._send_one(message, reconnect=False)
-            return SendResult(message.delivery_id, RETRY, error=f"smtp: connection lost ({exc})")
+            return SendResult(message.delivery_id, UNKNOWN,
+                              error=f"smtp: connection lost during DATA ({exc}); it may have "
+                                    "been sent")
+        if code != 250:
+            conn.rset()
+            return self._refused(message, code, text)
         return SendResult(message.delivery_id, ACCEPTED, provider_message_id=message.message_id)
 
     def _refused(self, message, code, text):

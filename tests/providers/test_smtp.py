@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import socket
 import ssl
 from email import message_from_bytes, policy
 
@@ -12,7 +13,7 @@ import pytest
 
 from sender import dispatch, subscribers
 from sender.errors import ProviderError
-from sender.providers.base import ACCEPTED, REJECTED, RETRY
+from sender.providers.base import ACCEPTED, REJECTED, RETRY, UNKNOWN
 from sender.providers.smtp import SmtpProvider
 
 from .conftest import NOW, PDF, free_port, make_message
@@ -68,6 +69,11 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if b"Subject: Week 7" in envelope.content:
+            return "554 5.6.0 message refused"
+        if b"Subject: Week 8" in envelope.content:
+            server.transport.close()              # the connection drops during DATA
+            return None
         self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
                               session.ssl is not None))
         return "250 2.0.0 queued"
@@ -204,3 +210,31 @@ def test_drip_send_over_smtp(smtp_server, certificate, run, drip, monkeypatch):
     result = run("send", "--now", "2026-03-10T17:01Z", "--ahead", "48h", extra_env=extra)
     assert result.exit_code == 1 and "smtp cannot hold messages for later" in result.output
     assert dispatch  # the CLI path above goes through dispatch.send_due
+
+
+def test_data_refused_and_dropped_during_data(smtp_server, certificate):
+    mailbox, port = smtp_server("starttls")
+    provider = SmtpProvider("127.0.0.1", port, username=USER, password=PASSWORD,
+                            ssl_context=client_context(certificate), timeout=5)
+    try:
+        refused, dropped, after = provider.send([make_message(7), make_message(8), make_message(9)])
+    finally:
+        provider.close()
+    assert refused.outcome == REJECTED and "554" in refused.error and not refused.suppress
+    assert dropped.outcome == UNKNOWN and "during DATA" in dropped.error     # never resent blindly
+    assert after.outcome == ACCEPTED                                         # a new connection
+    assert [message_from_bytes(r[2])["Subject"] for r in mailbox.received] == ["Week 9: gentle start"]
+    assert len(mailbox.logins) == 2
+
+
+def test_idle_connection_closed_by_the_server_is_reopened(smtp_server, certificate):
+    mailbox, port = smtp_server("starttls")
+    provider = SmtpProvider("127.0.0.1", port, username=USER, password=PASSWORD,
+                            ssl_context=client_context(certificate), timeout=5)
+    try:
+        assert provider.send([make_message(1)])[0].outcome == ACCEPTED
+        provider._conn.sock.shutdown(socket.SHUT_RDWR)     # as if the server dropped it while idle
+        assert provider.send([make_message(2)])[0].outcome == ACCEPTED
+    finally:
+        provider.close()
+    assert len(mailbox.received) == 2 and len(mailbox.logins) == 2
