@@ -119,7 +119,14 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
             subscriber = (store.update_subscriber(existing.id, now=now, **changes)
                           if changes else existing)
             result = AddResult(subscriber, created=False)
-            if subscriber.status in ENDED_STATUSES:
+            if subscriber.status == "unsubscribed" and resubscribe and not confirmed:
+                # They signed up again themselves: fresh consent, and the double opt-in
+                # decides. Bounced and complained addresses never come back this way.
+                subscriber = store.update_subscriber(
+                    subscriber.id, now=now, status="pending", consent_source=consent_source,
+                    consent_at=now, consent_text=consent_text, consent_ip=ip, confirmed_at=None)
+                result.subscriber = subscriber
+            elif subscriber.status in ENDED_STATUSES:
                 result.note = (f"{email} is {subscriber.status}; details updated, "
                                "but they will get no email unless they sign up again")
                 return result
@@ -163,10 +170,13 @@ def confirm(drip, subscriber, *, now, source=None):
     with store.transaction():
         if subscriber.status != "pending":
             return []
-        changes = {"status": "active", "confirmed_at": now}
+        changes = {"status": "active", "confirmed_at": now, "withdrawn_at": None}
         if source and not subscriber.consent.source:
             changes["consent_source"] = source
+        returning_since = subscriber.consent.withdrawn_at
         subscriber = store.update_subscriber(subscriber.id, now=now, **changes)
+        if returning_since:
+            _pick_up_where_they_left(drip, subscriber, returning_since, now)
         confirmation = drip.campaigns.confirmation
         if confirmation:
             store.cancel_pending(subscriber.id, "subscriber confirmed",
@@ -175,6 +185,25 @@ def confirm(drip, subscriber, *, now, source=None):
                    if enroll(drip, subscriber, c, now)]
         entered += _enroll_by_tag(drip, subscriber, now)
     return entered
+
+
+def _pick_up_where_they_left(drip, subscriber, left_at, now):
+    """A returning subscriber's sequences continue from the step they had reached, moved
+    later by the time they were away. Sent steps are never sent again."""
+    store = drip.store
+    away = int(max(now - left_at, timedelta(0)).total_seconds())
+    for enrollment in list(store.enrollments(subscriber_id=subscriber.id)):
+        campaign = drip.campaigns.get(enrollment.campaign)
+        if campaign is None:
+            continue
+        for row in store.deliveries(subscriber_id=subscriber.id, campaign=campaign.id,
+                                    states=("cancelled",)):
+            if row.last_error == "unsubscribed":
+                store.update_delivery(row.id, expect_state="cancelled", state="scheduled",
+                                      last_error=None)
+        enrollment.shift_seconds += away
+        store.set_enrollment_shift(subscriber.id, campaign.id, enrollment.shift_seconds)
+        reconcile(drip, subscriber, enrollment, campaign, now)
 
 
 def _enroll_by_tag(drip, subscriber, now):

@@ -384,3 +384,33 @@ def test_template_error_stops_the_run_and_releases_claims(project, env, make_dri
         send_due(drip, now=SIGNUP)
     assert "welcome/hello.html, line 2" in str(caught.value) and "nickname" in str(caught.value)
     assert states(drip, person)[("welcome", "hello")] == "scheduled"
+
+
+def test_unsubscribed_person_signing_up_again_continues_where_they_left(drip, project):
+    person = subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True).subscriber
+    send_due(drip, now=SIGNUP)
+    send_due(drip, now=SIGNUP + timedelta(days=3, hours=1))          # welcome, one
+    left = SIGNUP + timedelta(days=5)
+    subscribers.unsubscribe(drip, person, now=left)
+    # The coach re-adding them changes nothing; their own new signup does, after confirming.
+    again = subscribers.add_subscriber(drip, "ana@example.com", now=left + timedelta(days=1))
+    assert again.subscriber.status == "unsubscribed" and again.confirmation_queued is False
+    back = left + timedelta(days=20)
+    result = subscribers.add_subscriber(drip, "ana@example.com", now=back, consent_source="web form",
+                                        ip="127.0.0.1", resubscribe=True)
+    assert result.subscriber.status == "pending" and result.confirmation_queued
+    assert result.subscriber.consent.source == "web form" and result.subscriber.consent.at == back
+    subscribers.confirm(drip, result.subscriber, now=back)
+    person = drip.store.get_subscriber(id=person.id)
+    assert person.status == "active" and person.consent.withdrawn_at is None
+    rows = {d.step: d for d in drip.store.deliveries(subscriber_id=person.id) if d.campaign != "confirmation"}
+    assert rows["hello"].state == "sent" and rows["one"].state == "sent"     # never again
+    assert rows["two"].state == "scheduled" and rows["two"].due_at > back
+    assert send_due(drip, now=rows["two"].due_at).sent == 1
+
+
+def test_bounced_address_never_comes_back_through_a_signup(drip):
+    person = subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True).subscriber
+    subscribers.suppress(drip, person, "bounced", now=SIGNUP, reason="hard bounce")
+    result = subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, resubscribe=True)
+    assert result.subscriber.status == "bounced" and not result.confirmation_queued
