@@ -155,7 +155,7 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False):
         # re-read under its lock: an unsubscribe or pause either committed before (and the
         # message is dropped here) or waits until this batch is recorded. Nothing is sent
         # after an unsubscribe is committed.
-        with store.transaction():
+        with store.handoff_transaction():
             current = store.lock_subscribers(list({d.subscriber_id for d in batch}))
             messages = [m for m in messages
                         if _still_wanted(store, by_id[m.delivery_id], current, pending_campaign, report)]

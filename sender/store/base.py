@@ -52,6 +52,13 @@ class Store(ABC):
     def get_subscribers(self, ids):
         """A dict of id -> subscriber for the given ids."""
 
+    def handoff_transaction(self):
+        """The transaction around a hand-off to the provider and its record. By default the
+        ordinary write transaction; an engine with row locks may take less than the whole
+        store's write lock, as long as ``lock_subscribers`` inside it holds off status
+        changes of those subscribers until it ends."""
+        return self.transaction()
+
     def lock_subscribers(self, ids):
         """Inside a transaction: a dict of id -> current status for these subscribers, with
         their rows locked against status changes until the transaction ends (SQLite's

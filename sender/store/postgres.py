@@ -182,6 +182,30 @@ class PostgresStore(Store):
         finally:
             self._depth = 0
 
+    @contextmanager
+    def handoff_transaction(self):
+        """A plain transaction: the hand-off locks only its subscribers' rows
+        (``lock_subscribers``) and its own claimed deliveries, so several workers hand off at
+        once while an unsubscribe of one of those subscribers waits for the batch."""
+        if self._depth:
+            with self.transaction():
+                yield self
+            return
+        self._depth = 1
+        try:
+            with self.conn.transaction():
+                yield self
+        finally:
+            self._depth = 0
+
+    def lock_subscribers(self, ids):
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        rows = self._x("SELECT id, status FROM subscribers WHERE id = ANY(%s) ORDER BY id FOR SHARE",
+                       (ids,)).fetchall()
+        return {row["id"]: row["status"] for row in rows}
+
     def schema_version(self):
         return self._x("SELECT MAX(version) AS v FROM schema_migrations").fetchone()["v"] or 0
 
