@@ -31,7 +31,8 @@ class Setting:
 
 
 SETTINGS = [
-    Setting("DRIP_DATABASE", "SQLite database file (a path), or a postgresql:// URL.", "drip.db", default="drip.db"),
+    Setting("DRIP_DATABASE", "SQLite database file (a path), or a postgresql:// URL.", "drip.db",
+            default="drip.db"),
     Setting(
         "DRIP_PROVIDER",
         "Where email goes: outbox (a folder of .eml files, the default), postmark, "

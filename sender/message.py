@@ -16,6 +16,7 @@ from email.utils import format_datetime
 
 from .errors import HeaderInjection, InvalidInput
 
+
 class VerbatimHeader(UnstructuredHeader):
     """A header written exactly as given, on one line. The email package would turn a long
     URL with no space to fold at into RFC 2047 encoded words, which List-Unsubscribe must

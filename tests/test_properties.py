@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 
