@@ -113,3 +113,31 @@ class Delivery:
             "last_error": self.last_error,
             "sent_at": iso(self.sent_at),
         }
+
+
+def subscriber_from_row(row, *, when, tags, fields):
+    """A Subscriber from a database row; each engine passes how it reads times, tags and
+    fields."""
+    return Subscriber(
+        id=row["id"], uid=row["uid"], email=row["email"], name=row["name"],
+        timezone=row["timezone"], status=row["status"], tags=tags(row["tags"]),
+        fields=fields(row["fields"]),
+        consent=Consent(source=row["consent_source"], at=when(row["consent_at"]),
+                        text=row["consent_text"], ip=row["consent_ip"],
+                        confirmed_at=when(row["confirmed_at"]),
+                        withdrawn_at=when(row["withdrawn_at"])),
+        created_at=when(row["created_at"]), updated_at=when(row["updated_at"]),
+        paused_at=when(row["paused_at"]),
+    )
+
+
+def delivery_from_row(row, *, when):
+    """A Delivery from a database row; ``when`` reads the engine's time values."""
+    return Delivery(
+        id=row["id"], subscriber_id=row["subscriber_id"], campaign=row["campaign"],
+        step=row["step"], due_at=when(row["due_at"]), state=row["state"],
+        attempts=row["attempts"], provider=row["provider"],
+        provider_message_id=row["provider_message_id"], last_error=row["last_error"],
+        sent_at=when(row["sent_at"]), claimed_at=when(row["claimed_at"]),
+        created_at=when(row["created_at"]),
+    )

@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from ..errors import DripError, InvalidInput
-from ..models import Consent, Delivery, Enrollment, Subscriber
+from ..models import Enrollment, delivery_from_row, subscriber_from_row
 from .base import Store
 
 _WRITE_LOCK = 0x64726970          # "drip": the lock transaction() takes
@@ -594,25 +594,8 @@ def _to_db(column, value):
 
 
 def _subscriber(row):
-    return Subscriber(
-        id=row["id"], uid=row["uid"], email=row["email"], name=row["name"],
-        timezone=row["timezone"], status=row["status"], tags=list(row["tags"]),
-        fields=dict(row["fields"]),
-        consent=Consent(source=row["consent_source"], at=_out(row["consent_at"]),
-                        text=row["consent_text"], ip=row["consent_ip"],
-                        confirmed_at=_out(row["confirmed_at"]),
-                        withdrawn_at=_out(row["withdrawn_at"])),
-        created_at=_out(row["created_at"]), updated_at=_out(row["updated_at"]),
-        paused_at=_out(row["paused_at"]),
-    )
+    return subscriber_from_row(row, when=_out, tags=list, fields=dict)
 
 
 def _delivery(row):
-    return Delivery(
-        id=row["id"], subscriber_id=row["subscriber_id"], campaign=row["campaign"],
-        step=row["step"], due_at=_out(row["due_at"]), state=row["state"],
-        attempts=row["attempts"], provider=row["provider"],
-        provider_message_id=row["provider_message_id"], last_error=row["last_error"],
-        sent_at=_out(row["sent_at"]), claimed_at=_out(row["claimed_at"]),
-        created_at=_out(row["created_at"]),
-    )
+    return delivery_from_row(row, when=_out)

@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..errors import DripError, InvalidInput
-from ..models import Consent, Delivery, Enrollment, Subscriber, iso, utc
+from ..models import Enrollment, delivery_from_row, iso, subscriber_from_row, utc
 from .base import Store
 from .migrations import MIGRATIONS, migrate
 
@@ -140,14 +140,19 @@ class SQLiteStore(Store):
         return _subscriber(row) if row else None
 
     def get_subscribers(self, ids):
-        ids = list(set(ids))
+        return self._subscribers_where("id", ids)
+
+    def _subscribers_where(self, column, values):
+        """{value: subscriber} for subscribers whose ``column`` is one of ``values``,
+        in chunks that stay under SQLite's limit on bound parameters."""
+        values = list(set(values))
         found = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for start in range(0, len(values), 500):
+            chunk = values[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(f"SELECT * FROM subscribers WHERE id IN ({marks})",
-                                         chunk):
-                found[row["id"]] = _subscriber(row)
+            for row in self.conn.execute(
+                    f"SELECT * FROM subscribers WHERE {column} IN ({marks})", chunk):
+                found[row[column]] = _subscriber(row)
         return found
 
     def list_subscribers(self, *, status=None, tag=None, limit=None):
@@ -410,15 +415,7 @@ class SQLiteStore(Store):
             return self.conn.total_changes - before
 
     def subscribers_by_email(self, emails):
-        emails = list(set(emails))
-        found = {}
-        for start in range(0, len(emails), 500):
-            chunk = emails[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(f"SELECT * FROM subscribers WHERE email IN ({marks})",
-                                         chunk):
-                found[row["email"]] = _subscriber(row)
-        return found
+        return self._subscribers_where("email", emails)
 
     def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
                         created_from=None, created_before=None):
@@ -491,25 +488,8 @@ def _to_db(column, value):
 
 
 def _subscriber(row):
-    return Subscriber(
-        id=row["id"], uid=row["uid"], email=row["email"], name=row["name"],
-        timezone=row["timezone"], status=row["status"], tags=json.loads(row["tags"]),
-        fields=json.loads(row["fields"]),
-        consent=Consent(source=row["consent_source"], at=utc(row["consent_at"]),
-                        text=row["consent_text"], ip=row["consent_ip"],
-                        confirmed_at=utc(row["confirmed_at"]),
-                        withdrawn_at=utc(row["withdrawn_at"])),
-        created_at=utc(row["created_at"]), updated_at=utc(row["updated_at"]),
-        paused_at=utc(row["paused_at"]),
-    )
+    return subscriber_from_row(row, when=utc, tags=json.loads, fields=json.loads)
 
 
 def _delivery(row):
-    return Delivery(
-        id=row["id"], subscriber_id=row["subscriber_id"], campaign=row["campaign"],
-        step=row["step"], due_at=utc(row["due_at"]), state=row["state"],
-        attempts=row["attempts"], provider=row["provider"],
-        provider_message_id=row["provider_message_id"], last_error=row["last_error"],
-        sent_at=utc(row["sent_at"]), claimed_at=utc(row["claimed_at"]),
-        created_at=utc(row["created_at"]),
-    )
+    return delivery_from_row(row, when=utc)
