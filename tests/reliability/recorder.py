@@ -21,6 +21,12 @@ from urllib.parse import parse_qs, urlparse
 FAULTS = ("500", "503", "429", "429-retry-after", "slow", "drop", "drop-after-accept", "bad-json")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A killed `drip` process resets its connection: expected here, not worth a traceback.
+        pass
+
+
 class PostmarkRecorder:
     def __init__(self, *, latency=0.0, rng=None, odds=None, slow_seconds=2.0):
         self.latency = latency
@@ -96,7 +102,7 @@ class PostmarkRecorder:
                 except OSError:
                     pass   # the client went away (killed, or timed out)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
