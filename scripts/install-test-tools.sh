@@ -5,12 +5,29 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .tools
+export DEBIAN_FRONTEND=noninteractive
+
+# apt-get, once per run and only when something is missing; a failure is reported and the
+# tests that need the package skip (or fail) with the reason instead of stopping here.
+apt_updated=""
+apt_install() {
+    if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
+        echo "cannot install $* (needs root and apt-get)" >&2
+        return 0
+    fi
+    if [ -z "$apt_updated" ]; then
+        apt-get update -qq || echo "apt-get update failed" >&2
+        apt_updated=1
+    fi
+    apt-get install -y -qq "$@" >/dev/null || echo "could not install $*" >&2
+}
 
 # Stoplight Prism: serves the provider API specs in ../shared/provider-specs as validating
 # mocks for the contract tests in tests/providers (needs node and npm).
 if [ ! -x .tools/prism/node_modules/.bin/prism ]; then
     if command -v npm >/dev/null 2>&1; then
-        npm install --prefix .tools/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5
+        npm install --prefix .tools/prism --no-audit --no-fund --loglevel=error @stoplight/prism-cli@5 \
+            || echo "could not install Prism: the contract tests in tests/providers will be skipped" >&2
     else
         echo "npm not found: the Prism contract tests in tests/providers will be skipped" >&2
     fi
@@ -19,32 +36,18 @@ fi
 # Headless Chromium and its driver (Debian packages): the browser test of the signup
 # form in tests/web/test_browser.py. Only as root and where apt-get exists.
 if ! command -v chromium >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq chromium chromium-driver
-    else
-        echo "chromium not found: the browser test in tests/web will be skipped" >&2
-    fi
+    apt_install chromium chromium-driver
 fi
 
 # PostgreSQL server programs (initdb, pg_ctl): the store contract suite and the
 # multi-worker tests on PostgreSQL (tests/pgserver.py starts a throwaway server in a
 # temporary folder). Only as root and where apt-get exists.
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq postgresql
-    else
-        echo "PostgreSQL not found: the PostgreSQL tests will be skipped" >&2
-    fi
+    apt_install postgresql
 fi
 
 # Pango and fonts for WeasyPrint (Debian packages): the guide PDF in tests/content/test_guide.py
 # and `drip guide build`. Only as root and where apt-get exists.
 if ! ldconfig -p 2>/dev/null | grep 'libpangoft2-1.0.so.0' >/dev/null; then
-    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 \
-            libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core
-    else
-        echo "Pango not found: drip guide build and the guide tests will fail;" \
-             "apt-get install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b" >&2
-    fi
+    apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core
 fi
