@@ -124,7 +124,10 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False):
     people = store.get_subscribers([d.subscriber_id for d in batch])
     messages, seen = [], set()
     for delivery in batch:
-        subscriber = people[delivery.subscriber_id]
+        subscriber = people.get(delivery.subscriber_id)
+        if subscriber is None:      # erased since the claim: their ledger rows are gone too
+            report.skipped += 1
+            continue
         campaign = drip.campaigns.get(delivery.campaign)
         step = campaign.step(delivery.step) if campaign else None
         if step is None:

@@ -110,3 +110,17 @@ def test_unsubscribe_arriving_during_hand_off_waits_for_it(race_env, make_drip):
     assert later.sent == 0 and len(provider.received) == 1
     states = {d.step: d.state for d in drip.store.deliveries()}
     assert states == {"hello": "sent", "one": "cancelled", "two": "cancelled"}
+
+
+def test_erasure_committed_after_claim_drops_the_message(drip, project):
+    from sender.lists import erase
+
+    subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True)
+    batch = drip.store.claim_due(SIGNUP, 10, pending_campaign="confirmation")
+    erase(drip, "ana@example.com", now=SIGNUP)                # commits between claim and hand-off
+    report = SendReport()
+    _send_batch(drip, batch, SIGNUP, report, "confirmation")
+    assert report.sent == 0
+    assert not list((project / "outbox").glob("*.eml"))
+    assert drip.store.get_subscriber(email="ana@example.com") is None
+    assert list(drip.store.deliveries()) == []
