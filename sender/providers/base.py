@@ -8,6 +8,7 @@ setting) raises ``ProviderError`` instead, which stops the run.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 ACCEPTED = "accepted"      # the provider took it for delivery now
@@ -35,16 +36,16 @@ class SendResult:
     suppress: bool = False             # the address is bad or suppressed: stop mailing it
 
 
-class Provider:
+class Provider(ABC):
     """Base class: subclasses set ``name`` and implement ``send``."""
 
     name = "base"
     batch_size = 1                 # messages per ``send`` call
     max_schedule_ahead = None      # a timedelta when the provider can hold messages
 
+    @abstractmethod
     def send(self, messages):
         """Hand off ``messages``; return one SendResult per message, in order."""
-        raise NotImplementedError
 
     def reconcile(self, delivery, message_id):
         """After a crash mid-hand-off: was this delivery sent? Returns one of
@@ -56,5 +57,5 @@ class Provider:
         """Cancel a message handed over with send_at; True when cancelled."""
         return False
 
-    def close(self):
+    def close(self):  # noqa: B027 - most providers have nothing to release
         """Release connections."""

@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from abc import abstractmethod
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -273,8 +274,9 @@ class HttpProvider(Provider):
         """Groups of messages sent in one request each; default one message per request."""
         return [[m] for m in messages]
 
+    @abstractmethod
     def send_request(self, group):
-        raise NotImplementedError
+        """Send one group in one request; return a SendResult per message of the group."""
 
     def send(self, messages):
         if self._stopped is not None:
