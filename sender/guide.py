@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import weakref
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -117,22 +118,23 @@ def guide_key(drip):
     return digest.hexdigest()
 
 
-_memory = {}
+# The PDF's bytes per Settings object: a `drip send` run (or a web server process) hashes
+# the guide templates once, not once for every welcome email it composes.
+_memory = weakref.WeakKeyDictionary()
 
 
 def guide_pdf(drip):
     """The guide PDF's bytes, built at most once per change of the guide (see module doc)."""
+    if drip.settings in _memory:
+        return _memory[drip.settings]
     key = guide_key(drip)
-    if key in _memory:
-        return _memory[key]
     output = Path(drip.settings.get("DRIP_GUIDE_BUILD_DIR"))
     pdf, stamp = output / PDF_NAME, output / "guide.key"
     if not (pdf.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == key):
         log.info("building the guide PDF into %s", output)
         build_guide(drip, output)
     data = pdf.read_bytes()
-    _memory.clear()
-    _memory[key] = data
+    _memory[drip.settings] = data
     return data
 
 
