@@ -109,8 +109,8 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
         batch = store.claim_due(now, room, pending_campaign=pending_campaign,
                                 subscriber_id=subscriber_id)
         if not batch and reach:
-            batch = store.claim_due(now + reach, room, pending_campaign=pending_campaign,
-                                    subscriber_id=subscriber_id)
+            batch = store.claim_due(now, room, pending_campaign=pending_campaign,
+                                    subscriber_id=subscriber_id, due_by=now + reach)
         if not batch:
             break
         _send_batch(drip, batch, now, report, pending_campaign, ahead=bool(reach))

@@ -301,3 +301,13 @@ def test_migrations_match_between_engines():
     from sender.store.postgres import PG_MIGRATIONS
 
     assert [name for name, _ in PG_MIGRATIONS] == [m.__name__ for m in MIGRATIONS]
+
+
+def test_claim_ahead_stamps_the_real_claim_time(store):
+    person = add(store)
+    schedule(store, person, "soon", due=NOW + timedelta(hours=20))
+    assert store.claim_due(NOW, 10) == []
+    [row] = store.claim_due(NOW, 10, due_by=NOW + timedelta(days=2))
+    assert row.step == "soon" and row.claimed_at == NOW
+    # So a crash during the hand-off is found by the usual claim timeout, not after the horizon.
+    assert [d.id for d in store.stale_sending(NOW + timedelta(minutes=11))] == [row.id]

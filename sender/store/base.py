@@ -104,13 +104,14 @@ class Store(ABC):
         """Deliveries ordered by due time, filtered as asked."""
 
     @abstractmethod
-    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None):
-        """Atomically take up to ``limit`` scheduled deliveries due at or before ``now``
-        whose subscriber may receive them (active; or pending for the
+    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None, due_by=None):
+        """Atomically take up to ``limit`` scheduled deliveries due at or before ``due_by``
+        (default ``now``) whose subscriber may receive them (active; or pending for the
         ``pending_campaign``, the confirmation email): mark them ``sending``, set
-        ``claimed_at``, and return them. Two callers never get
-        the same delivery. With ``subscriber_id`` only that subscriber's deliveries
-        are taken (the web endpoints send one person's email at once)."""
+        ``claimed_at`` to ``now``, and return them. Two callers never get the same
+        delivery. With ``subscriber_id`` only that subscriber's deliveries are taken (the
+        web endpoints send one person's email at once); ``due_by`` later than ``now`` is
+        for handing mail to a provider to hold (``drip send --ahead``)."""
 
     @abstractmethod
     def skip_ended(self, now):

@@ -345,7 +345,7 @@ class PostgresStore(Store):
         for row in self._x(sql, params).fetchall():
             yield _delivery(row)
 
-    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None):
+    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None, due_by=None):
         # One statement: the inner SELECT locks the rows it picks and skips rows another
         # worker holds; a row another worker claimed and committed meanwhile fails the
         # re-checked state = 'scheduled'. No advisory lock, so workers never queue here.
@@ -354,7 +354,7 @@ class PostgresStore(Store):
         # update find the picked rows by primary key instead of scanning the ledger.
         rows = self._x(
             "UPDATE deliveries SET state = 'sending', claimed_at = %(now)s WHERE id = ANY(ARRAY("
-            "  SELECT d.id FROM deliveries d WHERE d.state = 'scheduled' AND d.due_at <= %(now)s"
+            "  SELECT d.id FROM deliveries d WHERE d.state = 'scheduled' AND d.due_at <= %(due_by)s"
             "  AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = d.subscriber_id AND ("
             "    s.status = 'active' AND d.campaign IS DISTINCT FROM %(pending)s"
             "    OR s.status = 'pending' AND d.campaign = %(pending)s))"
@@ -362,7 +362,7 @@ class PostgresStore(Store):
             "  ORDER BY d.due_at, d.id LIMIT %(limit)s"
             "  FOR UPDATE OF d SKIP LOCKED"
             ")) AND state = 'scheduled' RETURNING *",
-            {"now": _t(now), "pending": pending_campaign, "sub": subscriber_id,
+            {"now": _t(now), "due_by": _t(due_by or now), "pending": pending_campaign, "sub": subscriber_id,
              "limit": int(limit)}).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 

@@ -253,7 +253,7 @@ class SQLiteStore(Store):
         for row in self.conn.execute(sql, params).fetchall():
             yield _delivery(row)
 
-    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None):
+    def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None, due_by=None):
         stamp = iso(now)
         with self.transaction():
             rows = self.conn.execute(
@@ -264,7 +264,7 @@ class SQLiteStore(Store):
                 "  AND (? IS NULL OR d.subscriber_id = ?)"
                 "  ORDER BY d.due_at, d.id LIMIT ?"
                 ") RETURNING *",
-                (stamp, stamp, pending_campaign, subscriber_id, subscriber_id,
+                (stamp, iso(due_by or now), pending_campaign, subscriber_id, subscriber_id,
                  int(limit))).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 
