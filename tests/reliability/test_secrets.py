@@ -8,13 +8,13 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from sender import subscribers
 from sender.cli import cli
 from tests.conftest import REPO, SECRET, at
+from tests.test_cli import commands
 
 KEYS = {
     "POSTMARK_SERVER_TOKEN": "pm-TOPSECRET-postmark-1",
@@ -61,14 +61,6 @@ def echo_server():
     server.server_close()
 
 
-def command_paths(group=cli, prefix=()):
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            yield from command_paths(command, (*prefix, name))
-        else:
-            yield (*prefix, name)
-
-
 # Arguments that make each command do real work. serve and worker run until stopped, so
 # they are exercised elsewhere (tests/web, tests/test_worker.py); here their start-up
 # errors are checked through a bad option.
@@ -101,7 +93,7 @@ ARGS = {
 
 
 def test_every_command_is_covered():
-    assert set(command_paths()) == set(ARGS)
+    assert set(commands()) == set(ARGS)
 
 
 @pytest.mark.parametrize("provider", ["postmark", "sendgrid", "mailgun", "resend"])
