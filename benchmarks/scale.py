@@ -40,7 +40,7 @@ NOW = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)   # a Monday, 09:00 in Los Angeles
 
 
 def environ(root, **overrides):
-    from tests.conftest import base_env
+    from tests.support import base_env
 
     return base_env(root, DRIP_SEND_WINDOW="always", **overrides)
 
@@ -211,8 +211,7 @@ def print_sqlite(results):
 def postgres_workers(count):
     from sender.config import Settings
     from sender.drip import Drip
-    from tests.lists.test_postgres_workers import run_workers, seed
-    from tests.pgserver import PostgresServer
+    from tests.support import PostgresServer, run_workers, seed
 
     server = PostgresServer().start()
     workdir = Path(tempfile.mkdtemp(prefix="drip-bench-pg-"))

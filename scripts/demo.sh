@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # The main job, end to end, on the embedded default (SQLite + the local outbox).
-# Makes .venv, installs drip, writes a starter settings file under build/demo/,
-# adds subscribers in three time zones, runs ten weeks of the schedule forward
-# with --now, and leaves real .eml files in build/demo/outbox/.
+# Makes .venv, installs drip, writes a starter settings file and the database
+# under build/demo/, adds subscribers in three time zones, runs ten weeks of the
+# schedule forward with --now, and leaves real .eml files in build/demo/outbox/.
+# The install is skipped when .venv already holds drip installed from this
+# pyproject.toml (the stamp below; the install is editable, so code changes need none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/drip ]; then
+if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+STAMP=.venv/.drip-install-stamp
+WANT="$(.venv/bin/python -c 'import hashlib, sys; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.version.split()[0])') $PWD"
+if [ -x .venv/bin/drip ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$WANT" ]; then
+    echo "== drip is installed in .venv (pyproject.toml unchanged): skipping pip install"
+else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e .
+    echo "$WANT" > "$STAMP"
+fi
 DEMO=build/demo
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 drip() { .venv/bin/drip --env-file "$DEMO/.env" "$@"; }
-.venv/bin/drip init --path "$DEMO/.env" >/dev/null
+DRIP_DATABASE="$DEMO/drip.db" .venv/bin/drip init --path "$DEMO/.env" >/dev/null
 cat >> "$DEMO/.env" <<SETTINGS
 DRIP_DATABASE=$DEMO/drip.db
 DRIP_OUTBOX_DIR=$DEMO/outbox

@@ -51,3 +51,16 @@ fi
 if ! ldconfig -p 2>/dev/null | grep 'libpangoft2-1.0.so.0' >/dev/null; then
     apt_install libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 fonts-dejavu-core
 fi
+
+# Cairo (Debian package libcairo2): cairosvg draws the SVG pictures as PNG for email
+# (sender/images.py; tests/content/test_image_pipeline.py, tests/web/test_assets.py, and
+# `drip preview`, `drip assets publish`, `drip serve`). Only as root and where apt-get exists.
+if ! ldconfig -p 2>/dev/null | grep 'libcairo.so.2' >/dev/null; then
+    apt_install libcairo2
+fi
+
+# pdftoppm (Debian package poppler-utils): the guide's pages as images, measured and compared
+# with their references in tests/content/test_guide_pages.py. Only as root and where apt-get exists.
+if ! command -v pdftoppm >/dev/null 2>&1; then
+    apt_install poppler-utils
+fi

@@ -18,4 +18,5 @@ if [ "${1:-}" = "--long" ]; then
 fi
 echo "reliability: seed=$DRIP_RELIABILITY_SEED trials=${DRIP_RELIABILITY_TRIALS:-20}"
 exec bash scripts/test.sh tests/reliability tests/test_properties.py tests/test_schedule.py \
-    tests/test_races.py tests/test_database_faults.py tests/test_concurrency.py -q
+    tests/lists/test_csv_properties.py tests/test_races.py tests/test_database_faults.py \
+    tests/test_concurrency.py -q

@@ -77,10 +77,13 @@ class Campaign:
 
 
 class Campaigns:
-    """All loaded campaigns, by id, in file-name order."""
+    """All loaded campaigns, by id, in file-name order. ``broken`` maps the id of each
+    campaign file that did not load (a tolerant load) to its problems: its emails wait,
+    they are never cancelled as if the campaign had been removed."""
 
-    def __init__(self, campaigns):
+    def __init__(self, campaigns, broken=None):
         self._by_id = {c.id: c for c in campaigns}
+        self.broken = dict(broken or {})
 
     def __iter__(self):
         return iter(self._by_id.values())
@@ -100,16 +103,22 @@ class Campaigns:
         return [c for c in self if c.entry_on == trigger and c.accepts(subscriber)]
 
 
-def load_campaigns(directory, *, templates_dir=None):
+def load_campaigns(directory, *, templates_dir=None, tolerant=False):
     """Load and validate every ``*.toml`` in ``directory``; raise CampaignError listing
-    every problem found."""
+    every problem found. With ``tolerant`` (what sending uses) a campaign file with
+    problems is left out and listed in ``Campaigns.broken`` instead, so one broken file
+    does not stop every other campaign's mail; a missing folder or two signup campaigns
+    still raise."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CampaignError([f"{directory}: campaigns folder not found "
                              "(set DRIP_CAMPAIGNS_DIR or create the folder)"])
-    campaigns, problems = [], []
+    campaigns, problems, broken = [], [], {}
     for path in sorted(directory.glob("*.toml")):
         campaign, found = load_campaign(path, templates_dir=templates_dir)
+        if found and tolerant:
+            broken[path.stem] = found
+            continue
         problems += found
         if campaign:
             campaigns.append(campaign)
@@ -119,7 +128,7 @@ def load_campaigns(directory, *, templates_dir=None):
                         f"(found {', '.join(signup)})")
     if problems:
         raise CampaignError(problems)
-    return Campaigns(campaigns)
+    return Campaigns(campaigns, broken)
 
 
 def load_campaign(path, *, templates_dir=None):

@@ -15,7 +15,9 @@ The rules:
 * an exercise email (``exercise = true``) carries the safety block:
   ``<div class="safety">`` with an ``<h3>`` saying "Stop signs" and the word
   "Disclaimer", which the plain text must carry too;
-* every image has ``alt``;
+* every image has ``alt`` and loads over HTTPS; the pictures in ``templates/images/`` are
+  listed with alt text, exist, convert, fit their size budget, and a placeholder is not in
+  an email (unless DRIP_ALLOW_EXAMPLE_VALUES) (see ``images.problems``);
 * no text of over ``LONG_WORD`` characters that cannot wrap (a URL shown as text
   makes the email wider than a phone);
 * the HTML stays under ``HTML_BUDGET`` bytes (Gmail clips at about 102 KB);
@@ -38,6 +40,7 @@ from urllib.parse import urlsplit
 import jinja2
 from jinja2 import meta
 
+from . import images
 from .compose import compose, template_context, unsubscribe_url
 from .drip import Drip
 from .emailsupport import unsupported
@@ -66,9 +69,14 @@ class Problem:
     file: str
     line: int
     message: str
+    rule: str = "other"        # which check found it (`drip check --json`)
 
     def __str__(self):
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+
+    def to_dict(self):
+        return {"file": self.file, "line": self.line or None, "rule": self.rule,
+                "message": self.message}
 
 
 def check_project(drip, *, samples=SAMPLES):
@@ -81,7 +89,7 @@ def check_project(drip, *, samples=SAMPLES):
 class _FixedSigner:
     """Tokens that do not change from one render to the next (real ones carry the time)."""
 
-    def make(self, purpose, uid):
+    def make(self, purpose, uid, *, now=None):
         return f"{purpose}-{uid}-token"
 
 
@@ -106,10 +114,11 @@ class _Checker:
         self.templates_dir = Path(drip.settings.templates_dir)
         self.problems = set()
         self._sources = {}
+        self.pictures_used = set()     # picture names the emails show
 
     # --- reporting -----------------------------------------------------------------------
-    def add(self, file, line, message):
-        self.problems.add(Problem(_display(file), line or 0, message))
+    def add(self, file, line, message, rule="other"):
+        self.problems.add(Problem(_display(file), line or 0, message, rule))
 
     def template_path(self, name):
         return self.templates_dir / name
@@ -130,19 +139,19 @@ class _Checker:
                 return name, self.source(name).count("\n", 0, match.start()) + 1
         return names[0], 0
 
-    def add_at(self, names, pattern, message):
+    def add_at(self, names, pattern, message, rule="other"):
         name, line = self.locate(names, pattern)
-        self.add(self.template_path(name), line, message)
+        self.add(self.template_path(name), line, message, rule=rule)
 
-    def add_template_error(self, exc, fallback, suffix=""):
+    def add_template_error(self, exc, fallback, suffix="", rule="template-render"):
         match = _TEMPLATE_ERROR.match(str(exc))
         if match:
             file = match["file"]
             if not Path(file).is_absolute() and not Path(file).exists():
                 file = self.template_path(file)
-            self.add(file, int(match["line"]), match["message"] + suffix)
+            self.add(file, int(match["line"]), match["message"] + suffix, rule=rule)
         else:
-            self.add(fallback, 0, str(exc).removeprefix(f"{fallback}: ") + suffix)
+            self.add(fallback, 0, str(exc).removeprefix(f"{fallback}: ") + suffix, rule=rule)
 
     # --- the run -------------------------------------------------------------------------
     def run(self):
@@ -154,17 +163,26 @@ class _Checker:
                 self.add_campaign_problem(text)
             return
         except TemplateError as exc:  # the templates folder is missing
-            self.add(self.templates_dir, 0, str(exc))
+            self.add(self.templates_dir, 0, str(exc), rule="templates-folder")
             return
+        for problems in campaigns.broken.values():
+            for text in problems:
+                self.add_campaign_problem(text)
         if not self.drip.settings.postal_address:
             self.add(".env", 0, "DRIP_POSTAL_ADDRESS is not set: every email must show a postal "
-                                "address (CAN-SPAM)")
+                                "address (CAN-SPAM)", rule="settings")
+        if not self.drip.settings.allow_example_values:
+            for found in self.drip.settings.placeholders():
+                self.add(".env", 0, f"{found}: set your own (in .env or the environment); a "
+                                    "real provider will not send while it is left", rule="settings")
         for campaign in campaigns:
             for step in campaign.steps:
                 if f"emails/{step.template}.html" not in broken:
                     self.check_step(campaign, step)
         if (self.templates_dir / GUIDE_TEMPLATE).is_file() and GUIDE_TEMPLATE not in broken:
             self.check_guide()
+        for path, line, message, rule in images.problems(self.drip.settings, used=self.pictures_used):
+            self.add(path, line, message, rule=rule)
 
     def check_syntax(self):
         """Parse every template; returns the names that do not parse."""
@@ -177,17 +195,17 @@ class _Checker:
             try:
                 env.parse(path.read_text(encoding="utf-8"), name, str(path))
             except jinja2.TemplateSyntaxError as exc:
-                self.add(path, exc.lineno, f"template syntax error: {exc.message}")
+                self.add(path, exc.lineno, f"template syntax error: {exc.message}", rule="template-syntax")
                 broken.add(name)
             except UnicodeDecodeError:
-                self.add(path, 0, "not UTF-8 text")
+                self.add(path, 0, "not UTF-8 text", rule="template-encoding")
                 broken.add(name)
         return broken
 
     def add_campaign_problem(self, text):
         path, _, rest = text.partition(": ")
         key = rest.split(":", 1)[0]
-        self.add(path, _toml_line(path, key), rest)
+        self.add(path, _toml_line(path, key), rest, rule="campaign-file")
 
     def check_step(self, campaign, step):
         for number, sample in enumerate(self.samples):
@@ -201,7 +219,7 @@ class _Checker:
                     if str(exc).startswith(f"{campaign.path}: "):   # the subject or preheader
                         key = "preheader" if " preheader: " in str(exc) else "subject"
                         self.add(campaign.path, _toml_line(campaign.path, f"steps[{step.number}].{key}"),
-                                 str(exc).removeprefix(f"{campaign.path}: ") + suffix)
+                                 str(exc).removeprefix(f"{campaign.path}: ") + suffix, rule="template-render")
                     else:
                         self.add_template_error(exc, campaign.path, suffix)
                     return
@@ -235,34 +253,44 @@ class _Checker:
         if size > HTML_BUDGET:
             self.add(self.template_path(body_name), 0,
                      f"the HTML is {size / 1024:.0f} KB, over the {HTML_BUDGET // 1024} KB budget "
-                     "(Gmail clips messages over about 102 KB, hiding the unsubscribe link)")
+                     "(Gmail clips messages over about 102 KB, hiding the unsubscribe link)",
+                     rule="size-budget")
 
         self.check_text_part(body_name, body_page, text)
         self.check_footer(campaign, sample, page, text)
         if step.exercise:
             self.check_safety(body_name, body_page, text)
 
+        assets = images.asset_base(self.drip.settings) + "/"
         for _tag, attrs in page.images:
+            src = attrs.get("src") or ""
+            if src.startswith(assets):
+                self.pictures_used.add(src[len(assets):].split(".")[0])
+            if src and not src.lower().startswith(("https://", "cid:")):
+                self.add_at(html_names, rf"<img\b[^>]*{re.escape(src)}|image\(" if src else r"<img\b",
+                            f"<img src=\"{src[:80]}\">: the image URL is not HTTPS; email clients "
+                            "block or flag insecure images", rule="image-url")
             if "alt" not in attrs:
                 src = attrs.get("src") or ""
                 self.add_at(html_names, rf"<img\b[^>]*{re.escape(src)}" if src else r"<img\b",
                             f"image without alt text (src={src!r}); add alt=\"...\" "
-                            "(alt=\"\" for a decorative image)")
+                            "(alt=\"\" for a decorative image)", rule="image-without-alt")
         self.check_links(html_names, page, sample)
         for word in dict.fromkeys(page.long_words):
             self.add_at(html_names, re.escape(word),
                         f"'{word[:32]}...': text of over {LONG_WORD} characters without a break is "
                         "wider than a phone screen; shorten it or give its element "
-                        "style=\"word-break: break-all\"")
+                        "style=\"word-break: break-all\"", rule="long-text")
         for finding in unsupported(html):
-            self.add_at(html_names, finding.pattern, finding.message)
+            self.add_at(html_names, finding.pattern, finding.message, rule="email-client-support")
 
     def check_links(self, names, page, sample, *, anchors=False):
         allowed = self.setting_urls(sample)
         for tag, attr, url in page.links:
             if anchors and url.startswith("#") and len(url) > 1:
                 if url[1:] not in page.ids:
-                    self.add_at(names, _url_pattern(url), f"link to #{url[1:]}, an id that does not exist")
+                    self.add_at(names, _url_pattern(url), f"link to #{url[1:]}, an id that does not exist",
+                                rule="link")
                 continue
             problem = link_problem(url, allowed)
             if not problem:
@@ -276,40 +304,44 @@ class _Checker:
                     pattern = "|".join(re.escape(e) for e in empty)
                     problem += (f" ({' or '.join(empty)} is empty in these settings: show the link "
                                 f"only {{% if {empty[0]} %}}, or make the setting required)")
-            self.add_at(names, pattern, f"<{tag} {attr}=\"{url}\">: {problem}")
+            self.add_at(names, pattern, f"<{tag} {attr}=\"{url}\">: {problem}", rule="link")
 
     def check_text_part(self, body_name, body_page, text):
         if not text.strip():
-            self.add(self.template_path(LAYOUT_TEXT), 0, "the plain-text part is empty")
+            self.add(self.template_path(LAYOUT_TEXT), 0, "the plain-text part is empty", rule="text-part")
             return
         wanted = set(_WORD.findall(body_page.text.lower()))
         found = set(_WORD.findall(text.lower()))
         if wanted and len(wanted & found) / len(wanted) < TEXT_COVERAGE:
             self.add(self.template_path(LAYOUT_TEXT), 0,
                      f"the plain-text part is missing the body of {body_name} "
-                     "(the text layout must include {{ body }})")
+                     "(the text layout must include {{ body }})", rule="text-part")
             return
         for tag, _attr, url in body_page.links:
             if tag == "a" and url.startswith(("http://", "https://", "mailto:")) and url not in text:
                 self.add_at(self.related(body_name), _url_pattern(url),
-                            f"the link {url} is missing from the plain-text part")
+                            f"the link {url} is missing from the plain-text part", rule="text-part")
 
     def check_footer(self, campaign, sample, page, text):
         unsubscribe = unsubscribe_url(self.drip, sample.subscriber)
         if unsubscribe not in [url for _t, _a, url in page.links]:
             self.add(self.template_path(LAYOUT_HTML), 0,
-                     "no unsubscribe link in the HTML part (link to {{ unsubscribe_url }})")
+                     "no unsubscribe link in the HTML part (link to {{ unsubscribe_url }})",
+                     rule="unsubscribe-link")
         if unsubscribe not in text:
             self.add(self.template_path(LAYOUT_TEXT), 0,
-                     "no unsubscribe link in the plain-text part (write {{ unsubscribe_url }})")
+                     "no unsubscribe link in the plain-text part (write {{ unsubscribe_url }})",
+                     rule="unsubscribe-link")
         address = _squash(self.drip.settings.postal_address)
         if address:
             if address not in _squash(page.text):
                 self.add(self.template_path(LAYOUT_HTML), 0,
-                         "no postal address in the HTML part (write {{ postal_address }})")
+                         "no postal address in the HTML part (write {{ postal_address }})",
+                         rule="postal-address")
             if address not in _squash(text):
                 self.add(self.template_path(LAYOUT_TEXT), 0,
-                         "no postal address in the plain-text part (write {{ postal_address }})")
+                         "no postal address in the plain-text part (write {{ postal_address }})",
+                         rule="postal-address")
 
     def check_safety(self, body_name, body_page, text):
         names = self.related(body_name)
@@ -319,13 +351,16 @@ class _Checker:
         if not blocks:
             self.add(self.template_path(body_name), 0,
                      'exercise email without the safety block: add <div class="safety"> with the '
-                     'stop signs and the disclaimer (the safety_block() macro in emails/_macros.html)')
+                     'stop signs and the disclaimer (the safety_block() macro in emails/_macros.html)',
+                     rule="safety-block")
         elif not good:
             self.add_at(names, r'class="[^"]*\bsafety\b',
-                        'the safety block needs an <h3> with "Stop signs" and the word "Disclaimer"')
+                        'the safety block needs an <h3> with "Stop signs" and the word "Disclaimer"',
+                        rule="safety-block")
         elif not ("stop signs" in text.lower() and "disclaimer" in text.lower()):
             self.add(self.template_path(LAYOUT_TEXT), 0,
-                     "exercise email: the plain-text part lacks the stop signs and disclaimer")
+                     "exercise email: the plain-text part lacks the stop signs and disclaimer",
+                     rule="safety-block")
 
     def setting_urls(self, sample):
         settings = self.drip.settings
@@ -344,7 +379,11 @@ class _Checker:
         names = [GUIDE_TEMPLATE] + sorted(
             p.relative_to(self.templates_dir).as_posix()
             for p in (self.templates_dir / "guide").rglob("*.html"))
-        self.check_links(names, _Page.parse(html), self.samples[0], anchors=True)
+        page = _Page.parse(html)
+        # The PDF embeds its pictures (a data: URL, or a file the build reads), as it should.
+        page.links = [(t, a, u) for t, a, u in page.links
+                      if not (t == "img" and u.startswith(("data:image/", "file:")))]
+        self.check_links(names, page, self.samples[0], anchors=True)
 
 
 def link_problem(url, allowed_prefixes=()):

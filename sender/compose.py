@@ -6,6 +6,7 @@ import secrets
 from dataclasses import asdict
 
 from .guide import attaches_guide, guide_attachment
+from .identity import feedback_id, list_id, stream_of
 from .message import OutgoingMessage, address
 from .render import render_email, render_string
 from .tokens import CONFIRM, UNSUBSCRIBE
@@ -17,11 +18,12 @@ def unsubscribe_url(drip, subscriber):
     return f"{drip.settings.base_url}/unsubscribe/{drip.signer.make(UNSUBSCRIBE, subscriber.uid)}"
 
 
-def confirm_url(drip, subscriber):
-    return f"{drip.settings.base_url}/confirm/{drip.signer.make(CONFIRM, subscriber.uid)}"
+def confirm_url(drip, subscriber, *, now=None):
+    token = drip.signer.make(CONFIRM, subscriber.uid, now=now)
+    return f"{drip.settings.base_url}/confirm/{token}"
 
 
-def template_context(drip, subscriber, campaign, step, *, is_test=False):
+def template_context(drip, subscriber, campaign, step, *, is_test=False, now=None):
     """Everything a template may use. The names are the contract with templates/."""
     settings = drip.settings
     context = {
@@ -41,7 +43,7 @@ def template_context(drip, subscriber, campaign, step, *, is_test=False):
         "is_test": is_test,
     }
     if campaign.entry_on == "signup":
-        context["confirm_url"] = confirm_url(drip, subscriber)
+        context["confirm_url"] = confirm_url(drip, subscriber, now=now)
     label = f"{campaign.path}: step {step.id!r}"
     context["subject"] = render_string(drip.templates, step.subject, context,
                                        label=f"{label} subject").strip()
@@ -58,12 +60,13 @@ def message_id(campaign, step, subscriber, sender):
 def compose(drip, subscriber, campaign, step, *, now, delivery_id=None, is_test=False):
     """Render and assemble the message for one delivery (or a test send)."""
     settings = drip.settings
-    context = template_context(drip, subscriber, campaign, step, is_test=is_test)
+    context = template_context(drip, subscriber, campaign, step, is_test=is_test, now=now)
     rendered = render_email(drip.templates, step.template, context)
     subject = f"[TEST] {rendered.subject}" if is_test else rendered.subject
     mid = message_id(campaign, step, subscriber, settings.sender)
     if is_test:
         mid = f"<test.{secrets.token_hex(8)}.{mid[1:]}"
+    stream = stream_of(campaign, step)
     return OutgoingMessage(
         delivery_id=delivery_id,
         message_id=mid,
@@ -77,7 +80,10 @@ def compose(drip, subscriber, campaign, step, *, now, delivery_id=None, is_test=
         headers={
             "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": list_id(campaign, settings.sender),
+            "Feedback-ID": feedback_id(campaign, step, stream, settings.sender),
         },
+        stream=stream,
         tag=f"{campaign.id}/{step.id}",
         metadata={"delivery_id": str(delivery_id or ""), "campaign": campaign.id,
                   "step": step.id},

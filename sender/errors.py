@@ -5,6 +5,8 @@ Every message says what went wrong and how to fix it. The CLI turns a
 answers bad usage with exit code 2.
 """
 
+import os
+
 
 class DripError(Exception):
     """A failure the user can fix; the message says how."""
@@ -34,8 +36,42 @@ class InvalidInput(DripError):
     """A value given by the user (an address, a time, a field) is not acceptable."""
 
 
+class DatabaseMissing(DripError):
+    """DRIP_DATABASE names a SQLite file that is not there. Only `drip init` and `drip
+    migrate` create one: anything else would look like every subscriber was lost (drip run
+    from the wrong folder). ``explain`` adds which settings file was read."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        super().__init__(self.explain())
+
+    def explain(self, env_file=None, env_loaded=False):
+        folder = os.getcwd()
+        where = os.path.abspath(self.path)
+        setting = os.environ.get("DRIP_DATABASE")
+        named = f"DRIP_DATABASE is {setting}" if setting else "DRIP_DATABASE is not set (drip.db)"
+        lines = [f"no database at {where}", f"{named}, looked for from the folder {folder}"]
+        if env_file is not None:
+            env_path = os.path.abspath(env_file)
+            lines[-1] += (f", with the settings loaded from {env_path}." if env_loaded
+                          else f"; no settings file {env_path} was found.")
+        else:
+            lines[-1] += "."
+        lines += ["If the project is elsewhere, run drip from its folder, give its settings "
+                  "with --env-file PATH/.env, or set DRIP_DATABASE to its database file.",
+                  "To start a new, empty database here, run `drip migrate` (`drip init` also "
+                  "writes a starter .env). Nothing was created."]
+        return "\n  ".join(lines)
+
+
 class HeaderInjection(InvalidInput):
-    """A value bound for an email header contains CR or LF."""
+    """A value bound for an email header could break out of it (a line break or other
+    control character, or '=?', which opens an encoded word), or a built message's header
+    block is not the one we meant to send. ``reason`` is the why, without the value."""
+
+    def __init__(self, message, *, reason=None):
+        self.reason = reason or message
+        super().__init__(message)
 
 
 class ProviderError(DripError):

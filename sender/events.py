@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from . import brake
 from . import subscribers as subscriber_ops
 from .errors import InvalidInput
 from .message import normalize_email
@@ -89,6 +90,7 @@ class Applied:
     unmatched: int = 0
     suppressed: int = 0
     unsubscribed: int = 0
+    braked: list = field(default_factory=list)     # campaigns the brake paused just now
 
     def to_dict(self):
         return dict(self.__dict__)
@@ -132,8 +134,16 @@ def last_sent(store, subscriber_id):
     return max(sent, key=lambda d: (d.sent_at, d.id)) if sent else None
 
 
+def _before_latest_consent(event, subscriber):
+    """Whether an unsubscribe event happened before the person's latest consent: she signed
+    up again after it, and that choice stands."""
+    return (event.type == UNSUBSCRIBED and event.occurred_at is not None
+            and subscriber.consent.at is not None and event.occurred_at < subscriber.consent.at)
+
+
 def apply_events(drip, events, *, now):
-    """Act on ``events`` (from a webhook or a sync) and record them.
+    """Act on ``events`` (from a webhook or a sync) and record them; then let the brake
+    look at the campaigns that drew a new complaint or hard bounce (``brake.watch``).
 
     The effect comes first and the record after, each in its own transaction: a
     suppression may ask the provider to cancel emails it holds, which must not
@@ -142,16 +152,23 @@ def apply_events(drip, events, *, now):
     """
     store = drip.store
     result = Applied()
+    watched = set()          # campaigns with a new complaint or bounce: the brake looks at them
     for event in events:
         if event.type not in TYPES:
             raise ValueError(f"unknown event type {event.type!r}")
         delivery, subscriber = _match(store, event)
+        seen = bool(event.provider_event_id) and store.event_seen(event.provider,
+                                                                  event.provider_event_id)
+        current = store.get_subscriber(id=subscriber.id) if subscriber else None
         if subscriber is None:
             result.unmatched += 1
+        elif seen or _before_latest_consent(event, current):
+            # A provider's retry of an event already acted on, or an old event about someone
+            # who has signed up again since: recorded, never acted on twice.
+            pass
         elif event.type in (BOUNCED, COMPLAINED, UNSUBSCRIBED):
             if delivery is None:
                 delivery = last_sent(store, subscriber.id)
-            current = store.get_subscriber(id=subscriber.id)
             if event.type == UNSUBSCRIBED and current.status not in ENDED_STATUSES:
                 subscriber_ops.unsubscribe(drip, current, now=now,
                                            reason=f"unsubscribed at {event.provider}")
@@ -167,8 +184,12 @@ def apply_events(drip, events, *, now):
             subscriber_id=subscriber.id if subscriber else None)
         if added:
             result.recorded += 1
+            if event.type in (BOUNCED, COMPLAINED) and delivery is not None:
+                watched.add(delivery.campaign)
         else:
             result.duplicates += 1
+    if watched:
+        result.braked = brake.watch(drip, watched, now=now)
     return result
 
 

@@ -18,7 +18,7 @@ from .errors import DripError
 log = logging.getLogger("drip.held")
 
 
-def cancel_held(drip, subscriber, now, *, restore=False):
+def cancel_held(drip, subscriber, now, *, restore=False, code=None):
     """Cancel this subscriber's emails held at the provider; returns how many were cancelled."""
     store = drip.store
     held = [d for d in store.deliveries(subscriber_id=subscriber.id, states=("sent",))
@@ -41,8 +41,8 @@ def cancel_held(drip, subscriber, now, *, restore=False):
             cancelled += 1
         elif done:
             store.update_delivery(delivery.id, expect_state="sent", state="cancelled",
-                                  sent_at=None, last_error=f"cancelled at {provider.name} "
-                                  "before its send time")
+                                  sent_at=None, reason=code, last_error=f"cancelled at "
+                                  f"{provider.name} before its send time")
             cancelled += 1
         else:
             log.warning("delivery %s (%s/%s) is held at %s for %s and could not be cancelled",

@@ -3,7 +3,9 @@
 Import streams the file through the csv module in batches, so memory does not
 grow with the file; every rejected row is reported with its line number and
 reason and the rest imports; re-running the same file changes nothing (people
-already on the list are left as they are).
+already on the list are left as they are). Each batch is committed on its own, so
+when the database stops taking rows part-way (a full disk), ``ImportStopped`` says
+which lines were saved and which were not, and re-running the file adds the rest.
 
 Erasure keeps only a one-way hash of the address in the ``erased`` table. The
 hash is HMAC-SHA256 under a key derived from DRIP_SECRET_KEY, not a plain
@@ -24,16 +26,18 @@ import hmac
 import io
 import itertools
 import json
-import re
 import sqlite3
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import columns
 from . import subscribers as subscriber_ops
+from .columns import ImportFailed, _norm, map_columns, parse_map  # noqa: F401 - lists.parse_map
 from .errors import DripError, InvalidInput
-from .message import check_header_value, normalize_email
+from .message import normalize_email
 from .models import Consent, iso
 from .schedule import zone
 from .segments import select
@@ -42,26 +46,22 @@ from .sequence import enroll
 BATCH = 1000
 MAX_ERRORS_KEPT = 200
 MAX_FIELD_LENGTH = 1000
-# Targets a column can map to; anything else becomes a custom field of that name.
-_ALIASES = {
-    "email": {"email", "e mail", "email address", "mail"},
-    "name": {"name", "full name"},
-    "timezone": {"timezone", "time zone", "tz"},
-    "tags": {"tags", "tag"},
-    "signed_up": {"signed up", "signup date", "created at", "subscribed at", "joined"},
-    "status": {"status"},
-}
-# Columns drip sets itself (they appear in an export); an import does not take them over.
-IGNORED_COLUMNS = {"uid", "id", "consent source", "consent at", "consent text", "consent ip",
-                   "confirmed at", "withdrawn at", "paused at", "updated at"}
-_TARGETS = set(_ALIASES) | {"skip"}
-_ACTIVE_WORDS = {"", "active", "subscribed", "confirmed"}
+# What each column is (email, name, tags, ...; the headers of Kit, Mailchimp, MailerLite and
+# Substack exports included) is decided in columns.py.
+_ACTIVE_WORDS = columns.ACTIVE_WORDS
+# Columns of text a subscriber gave (besides fields), checked with subscribers.check_text.
+_SUBSCRIBER_TEXT = {"name": "name", "first_name": "first name", "last_name": "last name",
+                    "tags": "tags"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_TAG_SPLIT = re.compile(r"[,;|\s]+")
 
 
-class ImportFailed(DripError):
-    """The file cannot be imported at all (no email column, wrong encoding, ...)."""
+class ImportStopped(ImportFailed):
+    """The database stopped saving part-way (a full disk, say). The message says which lines
+    were saved and which were not; ``report`` holds what was done until then."""
+
+    def __init__(self, message, report):
+        super().__init__(message)
+        self.report = report
 
 
 # --- erasure hashes ------------------------------------------------------------------------
@@ -113,6 +113,7 @@ class ImportReport:
     columns: dict = field(default_factory=dict)
     errors: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    stopped: dict | None = None   # set when the database stopped saving part-way
 
     def add_error(self, line, reason):
         self.rejected += 1
@@ -122,70 +123,9 @@ class ImportReport:
     def to_dict(self):
         return {"rows": self.rows, "imported": self.imported, "existing": self.existing,
                 "enrolled": self.enrolled, "rejected": self.rejected, "dry_run": self.dry_run,
-                "columns": self.columns, "warnings": self.warnings,
+                "columns": self.columns, "warnings": self.warnings, "stopped": self.stopped,
                 "errors": [{"line": p.line, "reason": p.reason}
                            for p in sorted(self.errors, key=lambda p: p.line)]}
-
-
-def _norm(header):
-    return " ".join(header.strip().lower().replace("_", " ").replace("-", " ").split())
-
-
-def _field_key(header):
-    """A column header as a field name: 'Due Date' -> 'due_date'."""
-    return _norm(header).replace(" ", "_")
-
-
-def parse_map(pairs):
-    """['E-mail Address=email', 'Stage=field:stage', 'Notes=skip'] -> {'e mail address': ...}."""
-    mapping = {}
-    for pair in pairs:
-        source, sep, target = pair.rpartition("=")
-        if not sep or not source.strip() or not target.strip():
-            raise InvalidInput(f"--map {pair!r} must look like 'Column Header=target', e.g. "
-                               "'E-mail Address=email'")
-        mapping[_norm(source)] = target.strip()
-    return mapping
-
-
-def map_columns(header, mapping=None):
-    """Decide what each column is: a list with one target per column ("email", "name",
-    "timezone", "tags", "signed_up", "status", "skip" or ("field", key))."""
-    mapping = dict(mapping or {})
-    targets, taken = [], {}
-    for position, raw in enumerate(header, start=1):
-        key = _norm(raw)
-        if key in mapping:
-            wanted = mapping.pop(key)
-            if wanted.startswith("field:"):
-                target = ("field", wanted[6:].strip())
-            elif wanted.lower() in _TARGETS:
-                target = wanted.lower()
-            else:
-                target = ("field", wanted)
-        elif key.startswith("field:"):
-            target = ("field", _field_key(raw.strip()[6:]))
-        elif key in IGNORED_COLUMNS or not key:
-            target = "skip"
-        else:
-            target = next((t for t, names in _ALIASES.items() if key in names),
-                          ("field", _field_key(raw)))
-        if target != "skip":
-            label = target if isinstance(target, str) else f"field {target[1]}"
-            if isinstance(target, tuple) and not target[1]:
-                raise ImportFailed(f"column {position} ({raw!r}) needs a field name")
-            if label in taken:
-                raise ImportFailed(f"columns {taken[label]} and {position} ({raw!r}) both map to "
-                                   f"{label}; use --map '{raw.strip()}=skip' or rename one")
-            taken[label] = position
-        targets.append(target)
-    if mapping:
-        raise ImportFailed(f"--map names no column in the header: {', '.join(sorted(mapping))} "
-                           f"(the columns are: {', '.join(h.strip() for h in header)})")
-    if "email" not in targets:
-        raise ImportFailed(f"no email column in the header ({', '.join(h.strip() for h in header)}); "
-                           "name one with --map, e.g. --map 'E-mail Address=email'")
-    return targets
 
 
 class _CountingReader(io.RawIOBase):
@@ -210,9 +150,8 @@ class _CountingReader(io.RawIOBase):
 
 @contextmanager
 def _open_lines(path, encoding, progress):
-    """The file's lines as text. For encodings where a newline is one b"\n" byte (UTF-8,
-    cp1252, latin-1, ...) each line is decoded on its own, so a bad byte is reported
-    with its line number; UTF-16 and UTF-32 go through a text wrapper."""
+    """The file's lines as text (a ``_Lines``). Each line is decoded on its own, so a bad
+    byte is reported with its line number and the other lines still import."""
     encoding = encoding or "utf-8"
     try:
         codec = codecs.lookup(encoding).name
@@ -227,19 +166,85 @@ def _open_lines(path, encoding, progress):
     buffered = io.BufferedReader(_CountingReader(raw, progress), buffer_size=1 << 16)
     with buffered:
         if codec.startswith(("utf-16", "utf-32")):
-            text = io.TextIOWrapper(buffered, encoding=codec, newline="")
-            yield _decoded(text, encoding, wrapped=True)
+            newline = _wide_newline(buffered, codec)
+            yield _Lines(_wide_lines(buffered, newline), newline, codec, encoding)
         else:
-            yield _decoded(buffered, encoding, decoder=codecs.getincrementaldecoder(codec)())
+            # UTF-8, cp1252, latin-1, ...: a newline is one b"\n" byte, never part of another
+            # character, so the file splits into lines before decoding.
+            yield _Lines(buffered, b"\n", codec, encoding)
 
 
-def _decoded(lines, encoding, *, decoder=None, wrapped=False):
-    number = 0
-    try:
-        for number, line in enumerate(lines, start=1):  # noqa: B007 - used below
-            yield line if wrapped else decoder.decode(line)
-    except UnicodeDecodeError as exc:
-        raise _decode_failed(number + 1 if wrapped else number, encoding, exc) from None
+class _Lines:
+    """Decoded lines, one at a time. A line that is not valid in the encoding comes out
+    with U+FFFD in place of the bad bytes, so the csv reader keeps counting lines right,
+    and is noted in ``bad`` (line number -> why) for the import to reject its row."""
+
+    def __init__(self, lines, newline, codec, encoding):
+        self._numbered = enumerate(lines, start=1)
+        self._newline, self.encoding = newline, encoding
+        self._decoder = codecs.getincrementaldecoder(codec)()
+        self.bad = {}
+        self.bad_count = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        number, raw = next(self._numbered)
+        final = not raw.endswith(self._newline)   # the last line: a cut-off character is an error
+        try:
+            return self._decoder.decode(raw, final)
+        except UnicodeDecodeError as exc:
+            self.bad[number] = (f"not valid {self.encoding} ({exc.reason}: byte "
+                                f"0x{exc.object[exc.start]:02x} at byte {exc.start + 1} of the line)")
+            self.bad_count += 1
+            # The decoder's state is as before the failed call; decode the line again with
+            # the bad bytes replaced (switching `errors` is how codecs allow this).
+            self._decoder.errors = "replace"
+            try:
+                return self._decoder.decode(raw, final)
+            finally:
+                self._decoder.errors = "strict"
+
+    def take(self, through):
+        """The undecodable lines up to line ``through`` as (line, why), in order; they are
+        forgotten here once taken."""
+        if not self.bad:
+            return []
+        return [(n, self.bad.pop(n)) for n in sorted(n for n in self.bad if n <= through)]
+
+
+def _wide_newline(buffered, codec):
+    """A newline in this UTF-16 or UTF-32 file as bytes, in its byte order (from the
+    byte-order mark, else the order Python's codec assumes)."""
+    bits = 32 if codec.startswith("utf-32") else 16
+    order = codec[-2:] if codec.endswith(("-le", "-be")) else None
+    if order is None:
+        start = buffered.peek(bits // 8)[:bits // 8]
+        big = codecs.BOM_UTF32_BE if bits == 32 else codecs.BOM_UTF16_BE
+        little = codecs.BOM_UTF32_LE if bits == 32 else codecs.BOM_UTF16_LE
+        order = "be" if start == big else "le" if start == little else sys.byteorder[0] + "e"
+    return "\n".encode(f"utf-{bits}-{order}")
+
+
+def _wide_lines(buffered, newline):
+    """The file's lines as bytes, split where a newline starts on a character boundary (in
+    UTF-16 and UTF-32 a 0x0a byte can also be part of another character)."""
+    unit = len(newline)
+    pending, scan = bytearray(), 0
+    while chunk := buffered.read1(1 << 16):
+        pending += chunk
+        begin = 0
+        while (found := pending.find(newline, scan)) != -1:
+            if (found - begin) % unit:
+                scan = found + 1
+                continue
+            yield bytes(pending[begin:found + unit])
+            begin = scan = found + unit
+        del pending[:begin]
+        scan = max(0, len(pending) - unit + 1)
+    if pending:
+        yield bytes(pending)
 
 
 def _delimiter(header_line):
@@ -294,6 +299,10 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
     try:
         with _open_lines(Path(path), encoding, progress) as text:
             header_line = next(text, "")
+            if 1 in text.bad:
+                raise ImportFailed(f"line 1 (the header) is {text.bad[1]}; give the file's "
+                                   "encoding, e.g. --encoding cp1252 or --encoding latin-1. "
+                                   "Nothing was imported")
             if not header_line.strip():
                 raise ImportFailed(f"{path} is empty: the first line must name the columns "
                                    "(email, name, ...)")
@@ -303,24 +312,23 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
             targets = map_columns(header, mapping)
             report.columns = {h.strip(): (t if isinstance(t, str) else f"field:{t[1]}")
                               for h, t in zip(header, targets, strict=True)}
-            line = 2
             while True:
                 start = reader.line_num + 1
                 try:
                     row = next(reader)
                 except StopIteration:
                     break
-                except ImportFailed:
-                    context.flush(batch)   # what was read before the bad line stays imported
-                    raise
                 except csv.Error as exc:
                     report.rows += 1
-                    context.error(start, f"not readable as CSV: {exc}")
+                    if not _rejected_undecodable(context, text, reader.line_num):
+                        context.error(start, f"not readable as CSV: {exc}")
                     continue
                 line = start
                 if not row or not any(cell.strip() for cell in row):
                     continue
                 report.rows += 1
+                if _rejected_undecodable(context, text, reader.line_num):
+                    continue
                 try:
                     record = _record(row, header, targets, now, context.zones)
                 except InvalidInput as exc:
@@ -334,18 +342,32 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                 if len(batch) >= BATCH:
                     context.flush(batch)
                     batch = []
+            if text.bad_count:
+                lines_are = "1 line is" if text.bad_count == 1 else f"{text.bad_count} lines are"
+                report.warnings.append(
+                    f"{lines_are} not valid {text.encoding} (each is listed with its line "
+                    "number); if the file was saved in another encoding, run the import again "
+                    "with --encoding, e.g. --encoding cp1252: people already imported are left "
+                    "as they are")
             context.flush(batch)
     finally:
         seen.close()
     return report
 
 
-def _decode_failed(line, encoding, exc):
-    return ImportFailed(
-        f"line {line}: the file is not valid {encoding} ({exc.reason} at byte "
-        f"{exc.object[exc.start:exc.start + 1]!r}); give its encoding, e.g. --encoding "
-        "cp1252 or --encoding latin-1. Rows before this line were imported; running the "
-        "import again after fixing is safe")
+def _rejected_undecodable(context, text, through):
+    """Reject the row that ends on line ``through`` when any of its lines could not be
+    decoded (reported at the first such line); True when it was."""
+    bad = text.take(through)
+    if not bad:
+        return False
+    (line, why), *more = bad
+    also = ""
+    if more:
+        also = (f" (also line{'s' if len(more) > 1 else ''} "
+                f"{', '.join(str(n) for n, _ in more)} of this row)")
+    context.error(line, f"{why}; not imported{also}")
+    return True
 
 
 def _enrol_target(drip, campaign_id):
@@ -363,31 +385,41 @@ def _record(row, header, targets, now, zones):
         raise InvalidInput(f"{len(row)} values but the header has {len(header)} columns "
                            "(a value with a comma or semicolon needs quotes)")
     record = {"name": "", "timezone": None, "tags": [], "fields": {}, "created_at": None}
-    values = dict.fromkeys(("email", "status"), "")
-    for target, raw in zip(targets, row, strict=False):
-        value = raw.strip()
+    values = dict.fromkeys(("email", "status", "name", "first_name", "last_name"), "")
+    later = []   # signup times for when the signup column is empty
+    for position, (target, raw) in enumerate(zip(targets, row, strict=False)):
+        target, value = columns.resolve(target, raw.strip(), header[position])
         if target == "skip":
             continue
+        if isinstance(target, tuple) or target in _SUBSCRIBER_TEXT:
+            label = f"field {target[1]!r}" if isinstance(target, tuple) else _SUBSCRIBER_TEXT[target]
+            subscriber_ops.check_text(label, raw)
         if isinstance(target, tuple):
             if value:
                 if len(value) > MAX_FIELD_LENGTH:
                     raise InvalidInput(f"field {target[1]!r} is longer than {MAX_FIELD_LENGTH} "
                                        "characters")
-                check_header_value(f"field {target[1]!r}", value)
                 record["fields"][target[1]] = value
-        elif target == "name":
-            record["name"] = subscriber_ops._clean_name(value)
         elif target == "timezone" and value:
             if value not in zones:
                 zone(value)
                 zones.add(value)
             record["timezone"] = value
         elif target == "tags" and value:
-            record["tags"] = subscriber_ops._clean_tags(t for t in _TAG_SPLIT.split(value) if t)
+            record["tags"] = subscriber_ops._clean_tags(columns.split_tags(value))
         elif target == "signed_up" and value:
             record["created_at"] = _signup_time(value, now)
+        elif target == "signed_up_fallback":
+            later.append(value)
+        elif target == "status":
+            if values["status"].lower() in _ACTIVE_WORDS:   # a status that keeps them out wins
+                values["status"] = value
         else:
             values[target] = value
+    record["name"] = subscriber_ops._clean_name(
+        columns.full_name(values["name"], values["first_name"], values["last_name"]))
+    if record["created_at"] is None and any(later):
+        record["created_at"] = _signup_time(next(v for v in later if v), now)
     if not values["email"]:
         raise InvalidInput("the email column is empty")
     record["email"] = normalize_email(values["email"])
@@ -401,11 +433,12 @@ def _record(row, header, targets, now, zones):
 
 
 def _signup_time(value, now):
+    text = value[:-4] if value.endswith((" UTC", " GMT")) else value   # Kit: "... 08:15:22 UTC"
     try:
-        if len(value) == 10:
-            moment = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if len(text) == 10:
+            moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
         else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=UTC)
     except ValueError:
@@ -424,6 +457,7 @@ class _Context:
         self.dry_run, self.campaigns, self.on_error = dry_run, campaigns, on_error
         self.zones = set()
         self.secret = drip.settings.secret_key
+        self.saved_batches = 0
 
     def error(self, line, reason):
         self.report.add_error(line, reason)
@@ -431,37 +465,85 @@ class _Context:
             self.on_error(Problem(line, reason))
 
     def flush(self, batch):
+        """Save one batch in one transaction. The report counts it only once it is
+        committed; if the database refuses it, ImportStopped says what was saved before."""
         if not batch:
             return
         store = self.drip.store
         hashes = {erasure_hash(self.secret, r["email"]): (line, r) for line, r in batch}
         erased = store.erased_hashes(list(hashes))
         existing = store.subscribers_by_email([r["email"] for _, r in batch])
-        fresh = []
+        fresh, already = [], 0
         for digest, (line, record) in hashes.items():
             if digest in erased:
                 self.error(line, f"{record['email']} asked to be erased; not imported")
             elif record["email"] in existing:
-                self.report.existing += 1
+                already += 1
             else:
                 fresh.append({**record, "status": "active", "consent": self.consent})
         if self.dry_run:
             self.report.imported += len(fresh)
+            self.report.existing += already
             return
-        with store.transaction():
-            self.report.imported += store.add_subscribers(fresh, now=self.now)
-            if not self.campaigns:
-                return
-            # Enrolling is idempotent, so a re-run (or a later run with --enroll) only
-            # enrols who is not in yet; people who ended their subscription never are.
-            kept = [r["email"] for _, r in hashes.values()
-                    if erasure_hash(self.secret, r["email"]) not in erased]
-            for person in store.subscribers_by_email(kept).values():
-                if person.status != "active":
-                    continue
-                for campaign in self.campaigns:
-                    if campaign.accepts(person) and enroll(self.drip, person, campaign, self.now):
-                        self.report.enrolled += 1
+        try:
+            with store.transaction():
+                imported = store.add_subscribers(fresh, now=self.now)
+                enrolled = self._enrol(r for d, (_, r) in hashes.items() if d not in erased)
+        except DripError as exc:
+            raise self._stopped(batch[0][0], exc) from None
+        self.report.imported += imported
+        self.report.existing += already
+        self.report.enrolled += enrolled
+        self.saved_batches += 1
+
+    def _enrol(self, records):
+        # Enrolling is idempotent, so a re-run (or a later run with --enroll) only
+        # enrols who is not in yet; people who ended their subscription never are.
+        if not self.campaigns:
+            return 0
+        count = 0
+        for person in self.drip.store.subscribers_by_email([r["email"] for r in records]).values():
+            if person.status != "active":
+                continue
+            for campaign in self.campaigns:
+                if campaign.accepts(person) and enroll(self.drip, person, campaign, self.now):
+                    count += 1
+        return count
+
+    def _stopped(self, line, exc):
+        """The database refused the batch that starts on ``line``: every batch before it
+        is committed, this one and the rest of the file are not."""
+        report = self.report
+        reason = _database_reason(self.drip.store, exc)
+        advice = ("Free some disk space (or fix what the database reported), then run the same "
+                  "import again: people already saved are left as they are and only the rest "
+                  "is added")
+        if not self.saved_batches:
+            message = (f"the import stopped at line {line}: the database could not save the "
+                       f"rows from there on ({reason}); nothing was saved. {advice}")
+        else:
+            people = "1 new subscriber was" if report.imported == 1 else \
+                f"{report.imported} new subscribers were"
+            extra = "".join([
+                f", {report.existing} already on the list" if report.existing else "",
+                f", {report.enrolled} enrolments" if report.enrolled else ""])
+            message = (f"the import stopped at line {line}: the database could not save the "
+                       f"rows from there on ({reason}). {people} saved (lines 2 to {line - 1}"
+                       f"{extra}); nothing from line {line} on was imported. {advice}")
+        report.stopped = {"line": line, "saved_through_line": line - 1 if self.saved_batches else None,
+                          "reason": reason, "message": message}
+        return ImportStopped(message, report)
+
+
+def _database_reason(store, exc):
+    """What the database said. The store's own message ends by saying nothing was changed,
+    which is true of the one batch but not of the import, so the underlying error is
+    used where there is one."""
+    cause = exc.__cause__ or exc.__context__
+    if cause is None or isinstance(cause, DripError) or not str(cause).strip():
+        return str(exc)
+    path = getattr(store, "path", None)   # SQLite's file; a PostgreSQL URL is not shown
+    return f"database {path}: {str(cause).strip()}" if path else str(cause).strip()
 
 
 # --- export --------------------------------------------------------------------------------
@@ -503,8 +585,7 @@ def export_csv(drip, out, segment=None):
 
 
 def _reserved():
-    return {n for names in _ALIASES.values() for n in names} | IGNORED_COLUMNS | {
-        _norm(c) for c in EXPORT_COLUMNS}
+    return columns.reserved_headers() | {_norm(c) for c in EXPORT_COLUMNS}
 
 
 def export_jsonl(drip, out, segment=None):
@@ -547,19 +628,25 @@ class Erasure:
 
 def erase(drip, email, *, now):
     """Erase a person on request: their record, enrolments, deliveries and events go, and
-    so do the outbox copies of emails sent to them; only the keyed hash of the address
+    so do the outbox copies of emails sent to them and the signup rate-limit rows naming
+    their address or the IP of their consent record; only the keyed hash of the address
     stays, so no later import or add mails them by accident. Someone not on the list is
     recorded too (they asked never to be mailed)."""
     email = normalize_email(email)
     store = drip.store
     person = store.get_subscriber(email=email)
     files = []
+    rate_keys = [f"email:{email}"]
     if person is not None:
         files = [d.provider_message_id for d in store.deliveries(subscriber_id=person.id)
                  if d.provider == "outbox" and d.provider_message_id]
-    deleted = store.erase_subscriber(person.id if person else None,
-                                     erased_hash=erasure_hash(drip.settings.secret_key, email),
-                                     key_id=erasure_key_id(drip.settings.secret_key), now=now)
+        if person.consent.ip:
+            rate_keys.append(f"ip:{person.consent.ip}")
+    with store.transaction():
+        deleted = store.erase_subscriber(
+            person.id if person else None, erased_hash=erasure_hash(drip.settings.secret_key, email),
+            key_id=erasure_key_id(drip.settings.secret_key), now=now)
+        store.forget_rate_hits(keys=rate_keys)
     removed = 0
     outbox = Path(drip.settings.get("DRIP_OUTBOX_DIR"))
     for name in files:

@@ -1,7 +1,16 @@
 """The outgoing message: addresses, headers and parts, ready for any provider.
 
 Providers with a JSON API read the fields; the outbox, SMTP and MIME-based APIs
-use ``to_mime()``. Every value bound for a header is checked for CR and LF.
+use ``to_mime()``. Three layers keep a header from being injected:
+
+- every value bound for a header is checked when the message is made (``header_problem``:
+  no line break or other control character, and no ``=?``, the opener of an RFC 2047
+  encoded word, which mail software decodes);
+- From, To, Reply-To and Subject are encoded and folded by us (``headers.py``) and handed
+  to the ``email`` package as finished lines, so it never parses or decodes them (before
+  3.11.10 / 3.12.5 it could write a decoded CR LF back raw: CVE-2024-6923);
+- the serialised header block is checked before it leaves (``check_header_block``); the
+  outbox and SMTP turn a refusal into a failed delivery, and nothing is sent.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from .errors import HeaderInjection, InvalidInput
+from .headers import check_header_block, fold_address, fold_text, header_problem
 
 
 class VerbatimHeader(UnstructuredHeader):
@@ -25,7 +35,7 @@ class VerbatimHeader(UnstructuredHeader):
 
     def fold(self, *, policy):
         value = str(self)
-        if not value.isascii() or len(self.name) + 2 + len(value) > 998:
+        if not (value.isascii() and value.isprintable()) or len(self.name) + 2 + len(value) > 998:
             return super().fold(policy=policy)
         return f"{self.name}: {value}{policy.linesep}"
 
@@ -39,10 +49,13 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}")
 
 
 def check_header_value(name, value):
-    """Reject CR, LF (and other line breaks) in a value that reaches a header."""
-    if value is not None and re.search(r"[\r\n\x0b\x0c\x85\u2028\u2029]", str(value)):
-        raise HeaderInjection(f"{name} contains a line break, which could inject headers: "
-                              f"{str(value)[:60]!r}")
+    """Refuse a value bound for a header that holds a line break or any other control
+    character, or '=?' (see ``header_problem``); HeaderInjection names it and says why."""
+    if value is not None:
+        text = str(value)
+        problem = header_problem(text)
+        if problem:
+            raise HeaderInjection(f"{name} {problem}: {text[:60]!r}", reason=problem)
     return value
 
 
@@ -104,22 +117,50 @@ class OutgoingMessage:
     metadata: dict = field(default_factory=dict)
     attachments: list = field(default_factory=list)
     send_at: datetime | None = None
+    stream: str = "marketing"      # or "transactional" (identity.py): the provider's stream
 
     def __post_init__(self):
+        # JSON-API providers read these fields and build the headers themselves: each value
+        # gets the same check as the text a subscriber types.
         check_header_value("Subject", self.subject)
         check_header_value("Message-ID", self.message_id)
+        for label, value in (("From", self.sender), ("Reply-To", self.reply_to), ("To", self.to)):
+            if value:
+                check_header_value(f"the {label} name", value.display_name)
+                check_header_value(f"the {label} address", value.addr_spec)
         for name, value in self.headers.items():
             check_header_value(name, name)
             check_header_value(name, value)
+        check_header_value("tag", self.tag)
+        for key, value in self.metadata.items():
+            check_header_value("metadata", key)
+            check_header_value(f"metadata {key}", value)
 
     def to_mime(self):
-        """A standard ``multipart/alternative`` EmailMessage: text first, then HTML."""
+        """A standard ``multipart/alternative`` EmailMessage: text first, then HTML; its
+        headers pass the last guard (``check_header_block``)."""
+        msg = self._build()
+        head = b"".join(msg.policy.fold_binary(n, v) for n, v in msg.raw_items())
+        self._guard(head.removesuffix(b"\r\n"))
+        return msg
+
+    def as_bytes(self):
+        """The message as it is sent (CR LF line ends), after the last guard."""
+        raw = self._build().as_bytes()
+        head, blank, _ = raw.partition(b"\r\n\r\n")
+        self._guard(head if blank else raw)
+        return raw
+
+    def _guard(self, head):
+        check_header_block(head, to=self.to.addr_spec, extra=self.headers)
+
+    def _build(self):
         msg = EmailMessage(policy=MIME_POLICY)
-        msg["From"] = self.sender
-        msg["To"] = self.to
+        msg["From"] = fold_address("From", self.sender)
+        msg["To"] = fold_address("To", self.to)
         if self.reply_to and self.reply_to != self.sender:
-            msg["Reply-To"] = self.reply_to
-        msg["Subject"] = self.subject
+            msg["Reply-To"] = fold_address("Reply-To", self.reply_to)
+        msg["Subject"] = fold_text("Subject", self.subject)
         msg["Date"] = format_datetime(self.date)
         msg["Message-ID"] = self.message_id
         for name, value in self.headers.items():
@@ -133,6 +174,3 @@ class OutgoingMessage:
                 msg.add_attachment(item.data, maintype=maintype, subtype=subtype,
                                    filename=item.filename)
         return msg
-
-    def as_bytes(self):
-        return self.to_mime().as_bytes()

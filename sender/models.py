@@ -99,6 +99,10 @@ class Delivery:
     sent_at: datetime | None = None
     claimed_at: datetime | None = None
     created_at: datetime | None = None
+    lease: str | None = None            # the current claim's token (see store.claim_due)
+    handed_at: datetime | None = None   # when the hand-off to the provider began
+    handoff_key: str | None = None      # the provider request it went in
+    reason: str | None = None           # a fixed code beside last_error (ledger.REASONS)
 
     def to_dict(self):
         return {
@@ -139,5 +143,6 @@ def delivery_from_row(row, *, when):
         attempts=row["attempts"], provider=row["provider"],
         provider_message_id=row["provider_message_id"], last_error=row["last_error"],
         sent_at=when(row["sent_at"]), claimed_at=when(row["claimed_at"]),
-        created_at=when(row["created_at"]),
+        created_at=when(row["created_at"]), lease=row["lease"],
+        handed_at=when(row["handed_at"]), handoff_key=row["handoff_key"], reason=row["reason"],
     )

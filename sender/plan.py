@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from .compose import template_context
 from .models import Enrollment, Subscriber, iso
 from .schedule import localize, zone
+from .segments import select
 from .sequence import campaign_changes, planned_times, subscriber_zone
 
 
@@ -73,6 +74,41 @@ def pending_changes(drip, *, now):
     return [{"email": people[c.subscriber_id].email, "campaign": c.campaign, "step": c.step,
              "action": c.action, "due_at": iso(c.due_at), "old_due_at": iso(c.old_due_at),
              "reason": c.reason} for c in changes]
+
+
+@dataclass
+class EnrolmentPlan:
+    """Who `drip enroll` puts into a campaign, and who it leaves alone or out."""
+
+    campaign: object
+    enrol: list = field(default_factory=list)      # (subscriber, PlannedEmail of the first email)
+    already: list = field(default_factory=list)    # addresses enrolled before: left alone
+    left_out: dict = field(default_factory=dict)   # why -> how many: a status, or "not_accepted"
+
+
+def enrolment(drip, campaign, segment, *, now):
+    """Who in ``segment`` would be enrolled in ``campaign`` at ``now``, each with the first
+    email's due time worked out as for everyone else (send window, time zone); who is in
+    already; and how many are left out and why: only active subscribers whom the campaign's
+    entry (tags, segment) accepts go in. Subscribers are read page by page, in id order."""
+    inside = {e.subscriber_id for e in drip.store.enrollments(campaign=campaign.id)}
+    plan = EnrolmentPlan(campaign)
+    for person in select(drip.store, segment):
+        if person.id in inside:
+            plan.already.append(person.email)
+            continue
+        why = person.status if person.status != "active" else (
+            None if campaign.accepts(person) else "not_accepted")
+        if why:
+            plan.left_out[why] = plan.left_out.get(why, 0) + 1
+            continue
+        [(step, due), *_] = planned_times(campaign, Enrollment(person.id, campaign.id, now), person,
+                                          drip.settings)
+        subject = template_context(drip, person, campaign, step)["subject"]
+        local = due.astimezone(subscriber_zone(person, drip.settings))
+        plan.enrol.append((person, PlannedEmail(person.email, campaign.id, step.id, subject, due,
+                                                local)))
+    return plan
 
 
 def simulate(drip, *, signup, timezone):

@@ -3,7 +3,9 @@
 ``build_site`` writes into one folder:
 
 * ``<campaign>.<step>.<sample>.html``, ``.txt`` and ``.headers.txt``: the two
-  parts and the headers of each message, exactly as ``compose`` makes them;
+  parts and the headers of each message, exactly as ``compose`` makes them, except
+  that the pictures load from ``assets/`` beside them (``drip assets publish`` writes
+  it), so the preview shows them without a server;
 * ``index.html`` (the first sample) and ``index-<sample>.html`` (the others):
   the sequence as a timeline for someone who signs up at ``signup``, then each
   email with its subject, preheader, the HTML at desktop (600 px) and phone
@@ -27,15 +29,19 @@ from pathlib import Path
 
 import jinja2
 
+from . import images
 from .compose import compose, template_context
 from .errors import DripError, NotFound
 from .message import normalize_email
 from .models import Enrollment
+from .ports import listen_error
+from .reloader import fingerprint
 from .samples import SAMPLES, sample_for
 from .sequence import planned_times, subscriber_zone
 
 log = logging.getLogger(__name__)
 
+DEFAULT_PORT = 8026        # not `drip serve`'s 8025: both may run at once
 DESKTOP_WIDTH = 600
 PHONE_WIDTH = 375
 
@@ -121,9 +127,10 @@ def build_site(drip, output, *, now=None, samples=SAMPLES):
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     emails = render_all(drip, samples, now=now)
+    local = _local_pictures(drip.settings, output / "assets")
     for email in emails:
         message = email.message
-        (output / f"{email.name}.html").write_text(message.html, encoding="utf-8")
+        (output / f"{email.name}.html").write_text(local(message.html), encoding="utf-8")
         (output / f"{email.name}.txt").write_text(message.text, encoding="utf-8")
         (output / f"{email.name}.headers.txt").write_text(headers_text(message), encoding="utf-8")
     for sample in samples:
@@ -138,15 +145,23 @@ def build_site(drip, output, *, now=None, samples=SAMPLES):
     return output / "index.html"
 
 
+def _local_pictures(settings, folder):
+    """A function that points an email's pictures at ``folder`` (written now), relative."""
+    try:
+        written = images.publish(settings, folder)
+    except images.ImageError as exc:
+        log.warning("the preview's pictures load from %s: %s", images.asset_base(settings), exc)
+        return lambda html: html
+    if not written:
+        return lambda html: html
+    remote = f'src="{images.asset_base(settings)}/'
+    return lambda html: html.replace(remote, f'src="{folder.name}/')
+
+
 # --- watching and serving -----------------------------------------------------------------------
 def snapshot(*folders):
-    """{path: mtime_ns} of every file under ``folders``."""
-    stamps = {}
-    for folder in folders:
-        for path in Path(folder).rglob("*"):
-            if path.is_file():
-                stamps[str(path)] = path.stat().st_mtime_ns
-    return stamps
+    """The fingerprint of every file under ``folders`` (the one the worker's reloader uses)."""
+    return fingerprint(*folders)
 
 
 class Rebuilder:
@@ -185,9 +200,13 @@ class Rebuilder:
                 on_rebuild(self.last_error)
 
 
-def make_server(output, host="127.0.0.1", port=8025):
+def make_server(output, host="127.0.0.1", port=DEFAULT_PORT):
+    """The preview's HTTP server for ``output``, listening; a port in use is a DripError."""
     handler = functools.partial(_QuietHandler, directory=str(output))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        return http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise listen_error(host, port, exc) from None
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

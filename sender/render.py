@@ -37,17 +37,49 @@ class RenderedEmail:
     text: str
 
 
-def make_environment(templates_dir):
+def make_environment(templates_dir, *, frozen=False, globals=None):
+    """The Jinja environment for ``templates_dir``. It reads a template when first asked for
+    it and, unless ``frozen``, again whenever the file changes; a frozen one keeps what it
+    compiled for good (see ``load_environment``). ``globals``: what every template may use
+    besides its context (``helpers.template_globals``)."""
     templates_dir = Path(templates_dir)
     if not templates_dir.is_dir():
         raise TemplateError(f"templates folder {templates_dir} not found "
                             "(set DRIP_TEMPLATES_DIR or create it)")
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         keep_trailing_newline=True,
+        auto_reload=not frozen,
+        cache_size=-1 if frozen else 400,
     )
+    env.globals.update(globals or {})
+    return env
+
+
+TEMPLATE_SUFFIXES = (".html", ".txt", ".css")   # the files `drip check` parses as templates
+
+
+def load_environment(templates_dir, *, globals=None):
+    """A frozen environment holding every template under ``templates_dir``, compiled now,
+    and ``{name: problem}`` for each one that does not compile (the file and the line).
+
+    A long-running process (the worker, the web app) renders from this set until it loads
+    the next one (``reloader.py``), so an edit on disk, half-saved or broken, never reaches
+    an email on its own. A template that did not compile is read again when used, and fails
+    there as it would have anyway."""
+    env = make_environment(templates_dir, frozen=True, globals=globals)
+    broken = {}
+    for name in env.list_templates(filter_func=lambda n: n.endswith(TEMPLATE_SUFFIXES)):
+        where = Path(templates_dir) / name
+        try:
+            env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            broken[name] = f"{where}, line {exc.lineno}: template syntax error: {exc.message}"
+        except UnicodeDecodeError:
+            broken[name] = f"{where}: not UTF-8 text"
+    return env, broken
 
 
 def _where(exc, fallback):
@@ -76,9 +108,14 @@ def render_template(env, name, context):
 
 
 def render_string(env, source, context, *, label):
-    """Render a template string (a subject line, say); errors name ``label``."""
+    """Render a template string (a subject line, say); errors name ``label``. The result is
+    text, not HTML: it is not escaped here (a name with '&' stays '&' in the Subject header),
+    and is escaped where a template puts it into HTML."""
+    text_env = getattr(env, "_drip_text", None)
+    if text_env is None:
+        text_env = env._drip_text = env.overlay(autoescape=False)
     try:
-        return env.from_string(source).render(context)
+        return text_env.from_string(source).render(context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{label}: {exc.message or exc}") from None
 
@@ -87,9 +124,15 @@ def _search_path(env):
     return ", ".join(getattr(env.loader, "searchpath", []) or ["?"])
 
 
+_LAYOUT_TABLE = re.compile(r"<table\b[^>]*\brole=\"presentation\"[^>]*>.*?</table>", re.S | re.I)
+_TABLE_TAGS = re.compile(r"</?(?:table|thead|tbody|tr|td|th)\b[^>]*>", re.I)
+
+
 def html_to_text(fragment):
-    """A readable plain-text version of an HTML fragment (Markdown-flavoured)."""
-    text = markdownify(str(fragment), heading_style="ATX", bullets="-", strip=["img"])
+    """A readable plain-text version of an HTML fragment (Markdown-flavoured). A layout table
+    (``role="presentation"``: a photo beside a paragraph, say) reads as its contents."""
+    fragment = _LAYOUT_TABLE.sub(lambda m: _TABLE_TAGS.sub("\n", m.group(0)), str(fragment))
+    text = markdownify(fragment, heading_style="ATX", bullets="-", strip=["img"])
     text = re.sub(r"[ \t]+\n", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 

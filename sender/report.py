@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from html import escape
 
+from . import brake
 from .events import TYPES
 
 METRICS = ("sent", *TYPES)
 LEAVING = ("bounced", "complained", "unsubscribed")
 
 
-def build(drip):
-    """The report as plain data: {"campaigns": [{"id", "name", "steps": [...]}], "totals"}."""
+def build(drip, *, now=None):
+    """The report as plain data: {"campaigns": [{"id", "name", "steps": [...]}], "totals"},
+    and with ``now`` "brake": each campaign's complaint and bounce rates in the brake's
+    window beside its limits (``brake.overview``)."""
     summary = drip.store.events_summary()
     campaigns, known = [], set()
     for campaign in drip.campaigns:
@@ -37,7 +40,10 @@ def build(drip):
             campaigns.append(entry)
         entry["steps"].append(_row(step_id, "(step removed)", counts))
     totals = {m: sum(s[m] for c in campaigns for s in c["steps"]) for m in (*METRICS, "left")}
-    return {"campaigns": campaigns, "totals": totals}
+    data = {"campaigns": campaigns, "totals": totals}
+    if now is not None:
+        data["brake"] = brake.overview(drip, now=now)
+    return data
 
 
 def _row(step_id, subject, counts):
@@ -67,6 +73,8 @@ def text(report):
         lines.append("")
     totals = report["totals"]
     lines.append("Total: " + ", ".join(f"{totals[m]} {m}" for m in (*METRICS, "left")))
+    if "brake" in report:
+        lines += ["", brake.overview_text(report["brake"])]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -97,6 +105,21 @@ def _funnel_svg(campaign):
     return "".join(parts)
 
 
+def _brake_html(data):
+    limits = data["limits"]
+    rows = "".join(
+        f"<tr><td>{escape(r['campaign'])}</td><td>{r['sent']}</td>"
+        f"<td>{r['complained']} ({r['complaint_rate'] * 100:.2f}%)</td>"
+        f"<td>{r['bounced']} ({r['bounce_rate'] * 100:.2f}%)</td>"
+        f"<td>{'paused' if r['paused'] else 'sending'}</td></tr>" for r in data["campaigns"])
+    return (f"<h2>Complaints and bounces, last {limits['window_days']:g} days</h2>"
+            f'<p class="muted">The brake pauses a campaign at {brake.percent(limits["complaint_rate"])} '
+            f'complaints or {brake.percent(limits["bounce_rate"])} hard bounces (at least '
+            f"{limits['min_events']} of them); Gmail's own limit for complaints is 0.3%.</p>"
+            "<table><thead><tr><th>campaign</th><th>sent</th><th>complaints</th>"
+            f"<th>hard bounces</th><th>state</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def html(report, *, title="Email sequence report"):
     """A self-contained page: a funnel chart (inline SVG) and the table per campaign."""
     body = [f"<h1>{escape(title)}</h1>",
@@ -112,6 +135,8 @@ def html(report, *, title="Email sequence report"):
             + "".join(f"<td>{s[m]}</td>" for m in (*METRICS, "left")) + "</tr>"
             for s in campaign["steps"])
         body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+    if "brake" in report:
+        body.append(_brake_html(report["brake"]))
     style = ("body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
              "padding:0 1rem;color:#222}table{border-collapse:collapse;margin:1rem 0 2rem}"
              "th,td{border-bottom:1px solid #ddd;padding:.3rem .6rem;text-align:right}"

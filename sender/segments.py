@@ -94,6 +94,8 @@ def parse_segment(text):
     """Parse segment text; InvalidInput says what is wrong and shows the syntax."""
     if text is None or not str(text).strip():
         raise InvalidInput(f"the segment is empty; {HELP}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in str(text)):
+        raise InvalidInput(f"segment {text!r}: control characters are not allowed; {HELP}")
     try:
         words = shlex.split(str(text))
     except ValueError as exc:
@@ -142,12 +144,13 @@ def _instant(value, text):
         if len(value) == 10:
             return datetime.fromisoformat(value).replace(tzinfo=UTC)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):     # also a date at the very edge of the calendar
         moment = None
-    if moment is None or moment.tzinfo is None:
+    if moment is None:
         raise InvalidInput(f"segment {text!r}: {value!r} is not a date (2026-01-31) or a time "
                            "with its zone (2026-01-31T09:00Z)")
-    return moment.astimezone(UTC)
+    return moment
 
 
 def combine(segment=None, *, status=None, tag=None):

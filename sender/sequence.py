@@ -90,6 +90,8 @@ def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
             else:
                 changes.append(Change(subscriber.id, campaign.id, step.id, "add", due))
         elif row.state == "scheduled" and row.attempts == 0 and row.due_at != due:
+            if due <= now and row.due_at <= now:
+                continue            # due already either way (e.g. after a resume): no move
             new_due = max(due, now)
             if new_due != row.due_at:
                 changes.append(Change(subscriber.id, campaign.id, step.id, "move", new_due,

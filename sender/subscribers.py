@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from . import ledger
 from .errors import DripError, InvalidInput, NotFound
 from .held import cancel_held
 from .message import check_header_value, normalize_email
@@ -40,10 +41,19 @@ def parse_fields(pairs):
     return fields
 
 
+def check_text(label, value):
+    """The one rule for text a subscriber gives us (a name, a field, a tag), whichever way
+    it comes: the signup form, `drip subscribers add` or a CSV import. It may end up in a
+    header (a subject can show the name), so a line break or any other control character
+    (C0, DEL, C1, U+2028, U+2029) is refused, and so is '=?', which opens an RFC 2047
+    encoded word. Raises HeaderInjection (an InvalidInput) saying which and why."""
+    return check_header_value(label, value)
+
+
 def _clean_name(name):
     if name is None:
         return None
-    check_header_value("name", name)
+    check_text("name", name)
     name = " ".join(name.split())
     if name:
         if len(name) > 200:
@@ -54,6 +64,7 @@ def _clean_name(name):
 def _clean_tags(tags):
     cleaned = []
     for tag in tags:
+        check_text("tag", tag)
         tag = tag.strip()
         if not tag or any(c.isspace() for c in tag) or "," in tag:
             raise InvalidInput(f"tag {tag!r} must be one word without commas")
@@ -84,7 +95,8 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
     tags = _clean_tags(tags)
     fields = dict(fields or {})
     for key, value in fields.items():
-        check_header_value(f"field {key}", value)
+        check_text("field name", key)
+        check_text(f"field {key}", value)
     store = drip.store
     campaigns = drip.campaigns
     if not confirmed and campaigns.confirmation is None:
@@ -180,7 +192,7 @@ def confirm(drip, subscriber, *, now, source=None):
         confirmation = drip.campaigns.confirmation
         if confirmation:
             store.cancel_pending(subscriber.id, "subscriber confirmed",
-                                 campaign=confirmation.id)
+                                 campaign=confirmation.id, code=ledger.CONFIRMED)
         entered = [c.id for c in drip.campaigns.entered_on("confirm", subscriber)
                    if enroll(drip, subscriber, c, now)]
         entered += _enroll_by_tag(drip, subscriber, now)
@@ -198,9 +210,9 @@ def _pick_up_where_they_left(drip, subscriber, left_at, now):
             continue
         for row in store.deliveries(subscriber_id=subscriber.id, campaign=campaign.id,
                                     states=("cancelled",)):
-            if row.last_error == "unsubscribed":
+            if row.reason == ledger.UNSUBSCRIBED:
                 store.update_delivery(row.id, expect_state="cancelled", state="scheduled",
-                                      last_error=None)
+                                      last_error=None, reason=None, provider_message_id=None)
         enrollment.shift_seconds += away
         store.set_enrollment_shift(subscriber.id, campaign.id, enrollment.shift_seconds)
         reconcile(drip, subscriber, enrollment, campaign, now)
@@ -249,8 +261,8 @@ def unsubscribe(drip, subscriber, *, now, reason="unsubscribed"):
             return 0
         store.update_subscriber(subscriber.id, now=now, status="unsubscribed",
                                 withdrawn_at=now, paused_at=None)
-        cancelled = store.cancel_pending(subscriber.id, reason)
-    return cancelled + cancel_held(drip, subscriber, now)
+        cancelled = store.cancel_pending(subscriber.id, reason, code=ledger.UNSUBSCRIBED)
+    return cancelled + cancel_held(drip, subscriber, now, code=ledger.UNSUBSCRIBED)
 
 
 def suppress(drip, subscriber, status, *, now, reason):
@@ -260,5 +272,30 @@ def suppress(drip, subscriber, status, *, now, reason):
     store = drip.store
     with store.transaction():
         store.update_subscriber(subscriber.id, now=now, status=status, paused_at=None)
-        cancelled = store.cancel_pending(subscriber.id, reason)
+        cancelled = store.cancel_pending(subscriber.id, reason, code=ledger.SUPPRESSED)
     return cancelled + cancel_held(drip, subscriber, now)
+
+
+def find(drip, email):
+    """The subscriber with this address, or None."""
+    return drip.store.get_subscriber(email=normalize_email(email))
+
+
+def changes(before, after):
+    """What differs between two states of one subscriber: {"status": {"from": "active",
+    "to": "paused"}, ...}, consent fields as "consent.confirmed_at". ``before`` is None for
+    someone new (then only what was set is listed)."""
+    old = _flat(before.to_dict()) if before is not None else {}
+    new = _flat(after.to_dict())
+    return {key: {"from": old.get(key), "to": value} for key, value in new.items()
+            if old.get(key) != value and not (before is None and value in (None, "", [], {}))}
+
+
+def _flat(data):
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key == "consent":
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return flat

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
 
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
@@ -25,23 +25,49 @@ class TokenInvalid(Exception):
         super().__init__(message)
 
 
+class _SignedAt(TimestampSigner):
+    """A timestamp signer that stamps the time it is given instead of reading the clock,
+    so the same email rendered twice for the same moment is the same bytes."""
+
+    def __init__(self, *args, at=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.at = at
+
+    def get_timestamp(self):
+        return int(self.at.timestamp()) if self.at is not None else super().get_timestamp()
+
+
 @dataclass(frozen=True)
 class Signer:
     secret_key: str
 
-    def _serializer(self, purpose):
-        return URLSafeTimedSerializer(self.secret_key, salt=f"drip-{purpose}")
+    def _serializer(self, purpose, at=None):
+        return URLSafeTimedSerializer(self.secret_key, salt=f"drip-{purpose}", signer=_SignedAt,
+                                      signer_kwargs={"at": at})
 
-    def make(self, purpose, uid):
-        return self._serializer(purpose).dumps(uid)
+    def _untimed(self, purpose):
+        # Unsubscribe links never expire, so they carry no time: one token per subscriber,
+        # the same in every email (version 2; version 1 tokens carried the signing time).
+        return URLSafeSerializer(self.secret_key, salt=f"drip-{purpose}-v2")
+
+    def make(self, purpose, uid, *, now=None):
+        """A token for ``uid``; an expiring one is stamped with ``now`` (default: the clock)."""
+        if MAX_AGE[purpose] is None:
+            return self._untimed(purpose).dumps(uid)
+        return self._serializer(purpose, now).dumps(uid)
 
     def read(self, purpose, token, *, now):
         """The uid inside ``token``, checked against ``now`` for expiry; raises TokenInvalid."""
+        max_age = MAX_AGE[purpose]
+        if max_age is None:
+            try:
+                return self._untimed(purpose).loads(token)
+            except BadSignature:
+                pass    # perhaps a version 1 token, from an email sent before
         try:
             uid, signed_at = self._serializer(purpose).loads(token, return_timestamp=True)
         except BadSignature:
             raise TokenInvalid("this link is not valid") from None
-        max_age = MAX_AGE[purpose]
         if max_age is not None and (now - signed_at).total_seconds() > max_age:
             raise TokenInvalid("this link has expired", expired=True)
         return uid

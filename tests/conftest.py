@@ -4,50 +4,33 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import settings as hypothesis_settings
 
+from sender.backup import migrate_database
 from sender.cli import cli
 from sender.config import Settings
 from sender.drip import Drip
+from tests.support import FIXTURES, REPO, SECRET, at, base_env  # noqa: F401
+
+# The project's settings and helpers are in tests/support.py (no pytest there: the benchmarks
+# use them too); tests import them from here.
 
 # The throwaway PostgreSQL server fixtures (postgres_server, postgres_url).
 pytest_plugins = ["tests.pgserver"]
 
-hypothesis_settings.register_profile("default", deadline=None)
-hypothesis_settings.register_profile("long", deadline=None, max_examples=1000)
-hypothesis_settings.load_profile(os.environ.get("DRIP_HYPOTHESIS_PROFILE", "default"))
-
-FIXTURES = Path(__file__).parent / "fixtures"
-REPO = Path(__file__).parent.parent
-SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def at(text):
-    """An aware UTC datetime from ISO 8601 text ('2026-03-09T09:00Z')."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-
-
-def base_env(root, **overrides):
-    env = {
-        "DRIP_DATABASE": str(root / "drip.db"),
-        "DRIP_PROVIDER": "outbox",
-        "DRIP_OUTBOX_DIR": str(root / "outbox"),
-        "DRIP_FROM": "Coach Example <coach@example.com>",
-        "DRIP_POSTAL_ADDRESS": "123 Example St, Redmond, WA 98052, USA",
-        "DRIP_BASE_URL": "https://mail.example.com",
-        "DRIP_SECRET_KEY": SECRET,
-        "DRIP_TIMEZONE": "America/Los_Angeles",
-        "DRIP_SEND_WINDOW": "Mon-Fri 09:00-17:00",
-        "DRIP_CAMPAIGNS_DIR": str(root / "campaigns"),
-        "DRIP_TEMPLATES_DIR": str(root / "templates"),
-    }
-    env.update({k: str(v) for k, v in overrides.items()})
-    return env
+# Hypothesis profiles. "deterministic" is used unless DRIP_HYPOTHESIS_PROFILE names another
+# (so also whenever CI is set): the same examples on every run, no example database, and a
+# failure prints the blob to replay it with @reproduce_failure. "long" (set by
+# `scripts/reliability.sh --long`) explores: randomised, 1000 examples per property.
+# Tests leave max_examples to the profile.
+hypothesis_settings.register_profile("deterministic", deadline=None, derandomize=True,
+                                     max_examples=100, print_blob=True)
+hypothesis_settings.register_profile("long", deadline=None, derandomize=False, max_examples=1000,
+                                     print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("DRIP_HYPOTHESIS_PROFILE") or "deterministic")
 
 
 @pytest.fixture
@@ -95,12 +78,14 @@ def drip(env, make_drip):
 
 @pytest.fixture
 def run(env, monkeypatch, project):
-    """Invoke the CLI with the project's env, in the project folder, no .env file."""
+    """Invoke the CLI with the project's env, in the project folder (which has no .env file),
+    on a database made the way `drip init` makes it (the commands never create one)."""
     monkeypatch.chdir(project)
+    migrate_database(env["DRIP_DATABASE"])
 
     def invoke(*args, extra_env=None, input=None):
         environ = {**env, **(extra_env or {})}
-        return CliRunner().invoke(cli, ["--env-file", "/nonexistent/.env", *args],
-                                  env=environ, input=input, catch_exceptions=False)
+        return CliRunner().invoke(cli, list(args), env=environ, input=input,
+                                  catch_exceptions=False)
 
     return invoke

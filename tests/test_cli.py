@@ -7,6 +7,7 @@ import json
 import click
 import pytest
 
+from sender.backup import migrate_database
 from sender.cli import cli
 from tests.conftest import at
 
@@ -120,6 +121,7 @@ def test_env_file_is_loaded_but_environment_wins(tmp_path, project, monkeypatch,
     env_file = tmp_path / "custom.env"
     env_file.write_text(f"DRIP_OUTBOX_DIR={tmp_path / 'from-file'}\nDRIP_SEND_WINDOW=always\n")
     monkeypatch.chdir(project)
+    migrate_database(env["DRIP_DATABASE"])     # as `drip init` does: no command makes one
     environ = {k: v for k, v in env.items() if k not in ("DRIP_OUTBOX_DIR", "DRIP_SEND_WINDOW")}
     environ["DRIP_SEND_WINDOW"] = "Mon-Fri 10:00-11:00"
     for key in ("DRIP_OUTBOX_DIR", "DRIP_SEND_WINDOW"):

@@ -23,7 +23,7 @@ def test_two_send_processes_never_send_the_same_delivery(env, make_drip, project
     expected = people * 3
     drip.store.close()
 
-    command = [sys.executable, "-m", "sender", "--env-file", "/nonexistent", "send",
+    command = [sys.executable, "-m", "sender", "send",
                "--now", "2026-04-01T18:00Z", "--json"]
     procs = [subprocess.Popen(command, env={**env, "PATH": "/usr/bin:/bin"}, cwd=REPO,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

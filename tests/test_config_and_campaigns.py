@@ -131,3 +131,19 @@ def test_two_signup_campaigns_rejected(project):
         (project / "campaigns" / "confirmation.toml").read_text())
     with pytest.raises(CampaignError, match="only one campaign"):
         load_campaigns(project / "campaigns")
+
+
+@pytest.mark.parametrize("claim,http,ok", [("10m", "30", True), ("1m", "45", False),
+                                          ("5m", "45", False), ("7m", "45", True),
+                                          ("2m", "1", True), ("90s", "1", False),
+                                          ("0", "1", False), ("0s", "30", False)])
+def test_claim_timeout_must_outlast_a_slow_provider(tmp_path, claim, http, ok):
+    """A claim that times out while the provider may still answer is checked (and perhaps
+    resent) by another run: such settings are refused at start, with both names."""
+    env = base_env(tmp_path, DRIP_CLAIM_TIMEOUT=claim, DRIP_HTTP_TIMEOUT=http)
+    if ok:
+        Settings.from_env(env)
+        return
+    with pytest.raises(ConfigError, match="DRIP_CLAIM_TIMEOUT") as caught:
+        Settings.from_env(env)
+    assert "DRIP_HTTP_TIMEOUT" in str(caught.value) and "at least" in str(caught.value)

@@ -11,6 +11,7 @@ import pytest
 from sender import subscribers
 from sender.dispatch import send_due
 from sender.errors import DripError, HeaderInjection, InvalidInput
+from sender.providers.base import Provider
 from tests.conftest import at
 
 SIGNUP = at("2026-03-02T18:00Z")   # Monday 10:00 in Los Angeles (the default zone)
@@ -303,7 +304,7 @@ def test_min_gap_spreads_catch_up_after_downtime(drip, project):
     assert sent_days[1] - sent_days[0] >= timedelta(hours=20)
 
 
-class FlakyProvider:
+class FlakyProvider(Provider):
     """A provider that answers from a script of outcomes (it stands in for the API's answers)."""
 
     name = "scripted"
@@ -360,11 +361,26 @@ def test_rejected_address_is_suppressed(env, make_drip):
     assert {d.state for d in course} == {"cancelled"}
 
 
+def test_crash_before_the_hand_off_is_sent_again_without_a_decision(env, make_drip):
+    provider = FlakyProvider([("accepted", {})])
+    drip = make_drip(env, provider=provider)
+    subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True)
+    [claimed] = drip.store.claim_due(SIGNUP, 1, pending_campaign="confirmation")
+    # Killed here: claimed, but the hand-off never began, so no provider can have it.
+    report = send_due(drip, now=SIGNUP + timedelta(minutes=11))
+    assert report.undecided == 0 and report.recovered == 1 and report.sent == 1
+    assert len(provider.calls) == 1
+    assert drip.store.get_delivery(claimed.id).state == "sent"
+
+
 def test_undecided_crash_is_reported_not_resent(env, make_drip):
     provider = FlakyProvider([("accepted", {})])
     drip = make_drip(env, provider=provider)
     subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True)
     [claimed] = drip.store.claim_due(SIGNUP, 1, pending_campaign="confirmation")
+    # Killed after the hand-off began: the provider may have it.
+    assert drip.store.update_delivery(claimed.id, expect_lease=claimed.lease, handed_at=SIGNUP,
+                                      handoff_key="k1")
     report = send_due(drip, now=SIGNUP + timedelta(minutes=11))
     assert report.undecided == 1 and provider.calls == []
     row = drip.store.get_delivery(claimed.id)
@@ -375,15 +391,33 @@ def test_undecided_crash_is_reported_not_resent(env, make_drip):
     assert drip.store.get_delivery(claimed.id).state == "sent"
 
 
-def test_template_error_stops_the_run_and_releases_claims(project, env, make_drip):
-    (project / "templates" / "emails" / "welcome" / "hello.html").write_text(
-        "<p>line one</p>\n<p>{{ subscriber.nickname }}</p>\n")
+def test_a_broken_template_holds_only_its_own_step(project, env, make_drip):
+    """One broken email waits (it is not failed), with the file and line in `drip status`;
+    the confirmation email and the other steps keep going, and it goes once fixed."""
+    template = project / "templates" / "emails" / "welcome" / "hello.html"
+    good = template.read_text()
+    template.write_text("<p>line one</p>\n<p>{{ subscriber.nickname }}</p>\n")
     drip = make_drip(env)
     person = subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True).subscriber
-    with pytest.raises(DripError) as caught:
-        send_due(drip, now=SIGNUP)
-    assert "welcome/hello.html, line 2" in str(caught.value) and "nickname" in str(caught.value)
-    assert states(drip, person)[("welcome", "hello")] == "scheduled"
+    subscribers.add_subscriber(drip, "sam@example.com", now=SIGNUP)        # pending
+    report = send_due(drip, now=SIGNUP)
+    assert report.held == 1 and report.sent == 1 and report.trouble
+    assert "welcome/hello.html, line 2" in report.template_errors[0]
+    assert "nickname" in report.template_errors[0]
+    row = next(d for d in drip.store.deliveries(subscriber_id=person.id) if d.step == "hello")
+    assert (row.state, row.reason) == ("scheduled", "template_error")
+    assert "line 2" in row.last_error
+    sent = [p.read_bytes() for p in (project / "outbox").glob("*.eml")]
+    assert len(sent) == 1 and b"sam@example.com" in sent[0]       # the confirmation went
+    from sender.status import status
+    data = status(drip, now=SIGNUP)
+    assert data["waiting"]["count"] == 1 and data["problems"]
+    assert send_due(drip, now=SIGNUP + timedelta(minutes=5)).held == 0   # not before its retry
+    template.write_text(good)
+    later = send_due(drip, now=SIGNUP + timedelta(minutes=16))
+    assert later.sent == 1 and later.held == 0
+    assert states(drip, person)[("welcome", "hello")] == "sent"
+    assert status(drip, now=SIGNUP + timedelta(minutes=16))["waiting"]["count"] == 0
 
 
 def test_unsubscribed_person_signing_up_again_continues_where_they_left(drip, project):
@@ -414,3 +448,17 @@ def test_bounced_address_never_comes_back_through_a_signup(drip):
     subscribers.suppress(drip, person, "bounced", now=SIGNUP, reason="hard bounce")
     result = subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, resubscribe=True)
     assert result.subscriber.status == "bounced" and not result.confirmation_queued
+
+
+def test_a_resumed_sequence_shows_no_campaign_change_afterwards(env, make_drip):
+    """After pause and resume nothing in the campaign files changed: `drip plan` and the next
+    `drip send` must not report a change for the email that is simply due."""
+    from sender.plan import pending_changes
+
+    drip = make_drip(env)
+    person = subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True).subscriber
+    subscribers.pause(drip, person, now=SIGNUP + timedelta(hours=1))
+    subscribers.resume(drip, subscribers.get(drip, "ana@example.com"),
+                       now=SIGNUP + timedelta(hours=2))
+    assert pending_changes(drip, now=SIGNUP + timedelta(hours=2, minutes=30)) == []
+    assert send_due(drip, now=SIGNUP + timedelta(hours=2, minutes=30)).changes == 0

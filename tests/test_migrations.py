@@ -66,3 +66,59 @@ def test_failed_migration_rolls_back(tmp_path, monkeypatch):
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "half_done" not in tables
     assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations")] == [1]
+
+
+def test_leases_migration_keeps_meaning_of_existing_rows(tmp_path):
+    """m006: unsubscribe cancellations get their reason code from the old text (however the
+    provider worded it), and rows left in `sending` count as handed to the provider."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, upto=5)
+    conn.execute("INSERT INTO subscribers (uid, email, name, status, created_at, updated_at) "
+                 "VALUES ('u1', 'ana@example.com', 'Ana', 'unsubscribed', '2026-01-01T00:00:00Z', "
+                 "'2026-01-01T00:00:00Z')")
+    for step, state, error in (("one", "cancelled", "unsubscribed at postmark"),
+                               ("two", "cancelled", "unsubscribed"),
+                               ("three", "cancelled", "subscriber confirmed"),
+                               ("four", "sending", "interrupted during hand-off and the provider "
+                                                   "cannot tell whether it was sent; decide")):
+        conn.execute("INSERT INTO deliveries (subscriber_id, campaign, step, due_at, state, "
+                     "last_error, claimed_at, created_at) VALUES (1, 'course', ?, "
+                     "'2026-01-02T00:00:00Z', ?, ?, '2026-01-02T00:00:00Z', '2026-01-01T00:00:00Z')",
+                     (step, state, error))
+    conn.close()
+    store = SQLiteStore(path)
+    rows = {d.step: d for d in store.deliveries()}
+    assert [rows[s].reason for s in ("one", "two", "three")] == ["unsubscribed", "unsubscribed", None]
+    assert rows["four"].handed_at == rows["four"].claimed_at and rows["four"].reason == "needs_decision"
+    store.close()
+
+
+def test_a_database_from_a_newer_drip_is_refused(tmp_path):
+    import pytest
+
+    from sender.errors import DripError
+
+    path = tmp_path / "new.db"
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, 'm999_future')",
+                 (len(MIGRATIONS) + 1,))
+    conn.close()
+    with pytest.raises(DripError, match="newer drip"):
+        SQLiteStore(path)
+
+
+def test_a_postgres_database_from_a_newer_drip_is_refused(postgres_url):
+    import psycopg
+    import pytest
+
+    from sender.errors import DripError
+    from sender.store.postgres import PG_MIGRATIONS, PostgresStore
+
+    PostgresStore(postgres_url).close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, 'm999_future')",
+                     (len(PG_MIGRATIONS) + 1,))
+    with pytest.raises(DripError, match="newer drip"):
+        PostgresStore(postgres_url)

@@ -311,3 +311,269 @@ def test_claim_ahead_stamps_the_real_claim_time(store):
     assert row.step == "soon" and row.claimed_at == NOW
     # So a crash during the hand-off is found by the usual claim timeout, not after the horizon.
     assert [d.id for d in store.stale_sending(NOW + timedelta(minutes=11))] == [row.id]
+
+
+# --- claims as leases, hand-off marks, webhook tokens, rate-limit pruning -----------------------
+def test_each_claim_carries_its_own_lease_and_only_it_may_write(store):
+    person = add(store)
+    schedule(store, person, "one", "two")
+    first = store.claim_due(NOW, 1)
+    second = store.claim_due(NOW, 1)
+    assert first[0].lease and second[0].lease and first[0].lease != second[0].lease
+    row = first[0]
+    assert not store.update_delivery(row.id, expect_lease="someone-else", state="sent")
+    assert store.update_delivery(row.id, expect_state="sending", expect_lease=row.lease,
+                                 handed_at=NOW, handoff_key="req-1")
+    again = store.get_delivery(row.id)
+    assert (again.state, again.handed_at, again.handoff_key) == ("sending", NOW, "req-1")
+
+
+def test_taking_over_stale_claims_is_exclusive_and_fences_the_old_claimer(store):
+    person = add(store)
+    schedule(store, person, "one", "two", "three")
+    old = store.claim_due(NOW, 2)
+    later = NOW + timedelta(minutes=20)
+    taken = store.take_over_stale(NOW + timedelta(minutes=10), later)
+    assert sorted(d.id for d in taken) == sorted(d.id for d in old)
+    assert {d.claimed_at for d in taken} == {later}
+    assert {d.lease for d in taken} != {d.lease for d in old}
+    # A second recovery finds nothing left to take; the first claimer's writes no longer match.
+    assert store.take_over_stale(NOW + timedelta(minutes=10), later) == []
+    assert not store.update_delivery(old[0].id, expect_state="sending", expect_lease=old[0].lease,
+                                     state="scheduled")
+    assert store.update_delivery(taken[0].id, expect_state="sending", expect_lease=taken[0].lease,
+                                 state="scheduled")
+
+
+def test_a_new_claim_clears_the_last_hand_off(store):
+    person = add(store)
+    schedule(store, person, "one")
+    [row] = store.claim_due(NOW, 1)
+    store.update_delivery(row.id, expect_lease=row.lease, handed_at=NOW, handoff_key="k")
+    store.update_delivery(row.id, expect_lease=row.lease, state="scheduled")   # a retry
+    [again] = store.claim_due(NOW + timedelta(minutes=1), 1)
+    assert (again.handed_at, again.handoff_key) == (None, None)
+
+
+def test_cancel_pending_stores_the_reason_code(store):
+    person = add(store)
+    schedule(store, person, "one")
+    store.cancel_pending(person.id, "unsubscribed at postmark", code="unsubscribed")
+    [row] = store.deliveries(subscriber_id=person.id)
+    assert (row.state, row.reason, row.last_error) == ("cancelled", "unsubscribed",
+                                                       "unsubscribed at postmark")
+
+
+def test_webhook_tokens_are_accepted_once_and_forgotten_later(store):
+    assert store.remember_token("mailgun", "tok-1", now=NOW, keep_seconds=3600)
+    assert not store.remember_token("mailgun", "tok-1", now=NOW, keep_seconds=3600)
+    assert store.remember_token("sendgrid", "tok-1", now=NOW, keep_seconds=3600)
+    later = NOW + timedelta(hours=2)
+    assert store.remember_token("mailgun", "tok-2", now=later, keep_seconds=3600)
+    assert store.remember_token("mailgun", "tok-1", now=later, keep_seconds=3600)  # pruned
+
+
+def test_rate_hits_are_pruned_and_erased_by_key(store):
+    for key in ("ip:10.0.0.1", "email:ana@example.com", "email:bo@example.com"):
+        assert store.rate_limit(key, now=NOW, window_seconds=3600, limit=5)
+    assert store.forget_rate_hits(keys=["email:ana@example.com", "ip:10.0.0.1"]) == 2
+    assert store.rate_limit("email:cy@example.com", now=NOW + timedelta(hours=3),
+                            window_seconds=3600, limit=5)
+    assert store.forget_rate_hits(before=NOW + timedelta(hours=1)) == 1   # bo's first hit
+
+
+# --- the complaint and bounce brake (sender/brake.py) ----------------------------------------
+def test_a_braked_campaign_is_never_claimed_counted_due_or_next(store):
+    ana, bo = add(store), add(store, "bo@example.com")
+    schedule(store, ana, "one", "two", campaign="course", due=NOW - timedelta(minutes=5))
+    schedule(store, bo, "hello", campaign="welcome", due=NOW - timedelta(minutes=1))
+    assert store.brake_campaign("course", reason="complaints", details={"sent": 40}, now=NOW)
+    assert not store.brake_campaign("course", reason="again", details={}, now=NOW)  # already
+    assert store.count_due(NOW) == 1
+    assert store.next_due() == NOW - timedelta(minutes=1)
+    claimed = store.claim_due(NOW, 10)
+    assert [(d.campaign, d.step) for d in claimed] == [("welcome", "hello")]
+    assert store.claim_due(NOW, 10, subscriber_id=ana.id) == []
+    assert store.claim_due(NOW, 10, due_by=NOW + timedelta(days=1)) == []
+    assert {d.state for d in store.deliveries(campaign="course")} == {"scheduled"}   # waiting
+    [brake] = store.campaign_brakes()
+    assert (brake["campaign"], brake["reason"], brake["details"], brake["braked_at"],
+            brake["resumed_at"], brake["waiting"]) == ("course", "complaints", {"sent": 40}, NOW,
+                                                       None, 2)
+    later = NOW + timedelta(hours=1)
+    assert store.resume_campaign("course", now=later)
+    assert not store.resume_campaign("course", now=later)       # not braked any more
+    assert not store.resume_campaign("welcome", now=later)      # never braked
+    assert store.campaign_brakes()[0]["resumed_at"] == later
+    assert store.count_due(NOW) == 2
+    assert [d.step for d in store.claim_due(NOW, 10)] == ["one", "two"]
+    # Braked again later: a new episode, from its own time.
+    assert store.brake_campaign("course", reason="bounces", details={}, now=later)
+    assert store.campaign_brakes()[0]["resumed_at"] is None
+    assert store.campaign_brakes()[0]["reason"] == "bounces"
+
+
+def test_campaign_health_counts_sent_complaints_and_bounces_in_a_window(store):
+    people = [add(store, f"p{n}@example.com") for n in range(5)]
+    for person in people:
+        schedule(store, person, "one", campaign="course")
+        schedule(store, person, "hello", campaign="welcome")
+    rows = {(d.subscriber_id, d.campaign): d for d in store.deliveries()}
+    for n, person in enumerate(people):
+        for campaign in ("course", "welcome"):
+            store.update_delivery(rows[(person.id, campaign)].id, state="sent",
+                                  sent_at=NOW - timedelta(days=n))
+    course = [rows[(p.id, "course")] for p in people]
+
+    def event(delivery, kind, key):
+        store.add_event(provider="postmark", type=kind, occurred_at=NOW, received_at=NOW, raw={},
+                        delivery_id=delivery.id, subscriber_id=delivery.subscriber_id,
+                        provider_event_id=key)
+
+    event(course[0], "complained", "c0")
+    event(course[0], "complained", "c0-again")       # the same email: counted once
+    event(course[1], "bounced", "b1")
+    event(course[4], "complained", "c4")             # sent four days ago
+    event(rows[(people[2].id, "welcome")], "complained", "w2")    # another campaign
+    assert store.campaign_health("course", since=NOW - timedelta(days=3), until=NOW) == {
+        "sent": 4, "complained": 1, "bounced": 1}
+    assert store.campaign_health("course", since=NOW - timedelta(days=7), until=NOW) == {
+        "sent": 5, "complained": 2, "bounced": 1}
+    assert store.campaign_health("welcome", since=NOW - timedelta(days=7), until=NOW) == {
+        "sent": 5, "complained": 1, "bounced": 0}
+    assert store.campaign_health("nothing", since=NOW - timedelta(days=7), until=NOW) == {
+        "sent": 0, "complained": 0, "bounced": 0}
+
+
+def test_renewing_a_lease_keeps_a_long_batch_fresh(store):
+    person = add(store)
+    schedule(store, person, "one", "two", "three")
+    batch = store.claim_due(NOW, 2)
+    other = store.claim_due(NOW, 1)
+    later = NOW + timedelta(minutes=30)
+    assert store.renew_lease(batch[0].lease, later) == 2
+    # Only the other claim looks stale now; a row recorded already is not renewed.
+    assert [d.id for d in store.stale_sending(NOW + timedelta(minutes=10))] == [other[0].id]
+    store.update_delivery(batch[0].id, expect_lease=batch[0].lease, state="sent")
+    assert store.renew_lease(batch[0].lease, later) == 1
+
+
+# --- the admin dashboard (sender/web/admin) ---------------------------------------------------
+def test_admin_passwords_are_stored_per_name_and_replaced(store):
+    assert store.has_admin_users() is False
+    assert store.admin_password("coach") is None
+    store.set_admin_password("coach", "$argon2id$one", now=NOW)
+    store.set_admin_password("coach", "$argon2id$two", now=NOW + timedelta(hours=1))
+    store.set_admin_password("helper", "$argon2id$three", now=NOW)
+    assert store.has_admin_users() is True
+    assert store.admin_password("coach") == "$argon2id$two"
+    assert store.admin_password("helper") == "$argon2id$three"
+    assert store.admin_password("Coach") is None
+
+
+def test_admin_sessions_are_looked_up_touched_and_ended(store):
+    store.add_admin_session("hash-a", name="coach", csrf="csrf-a", now=NOW)
+    store.add_admin_session("hash-b", name="coach", csrf="csrf-b", now=NOW)
+    store.add_admin_session("hash-c", name="helper", csrf="csrf-c", now=NOW - timedelta(hours=2))
+    assert store.admin_session("hash-a") == {"name": "coach", "csrf": "csrf-a", "created_at": NOW,
+                                             "seen_at": NOW}
+    assert store.admin_session("nothing") is None
+    later = NOW + timedelta(minutes=5)
+    store.touch_admin_session("hash-a", now=later)
+    assert store.admin_session("hash-a")["seen_at"] == later
+    assert store.admin_session("hash-a")["created_at"] == NOW
+    # Pruning the idle ones, then one session, then every session of a name.
+    assert store.end_admin_sessions(seen_before=NOW - timedelta(hours=1)) == 1
+    assert store.admin_session("hash-c") is None
+    assert store.end_admin_sessions(token_hash="hash-a") == 1
+    assert store.admin_session("hash-a") is None and store.admin_session("hash-b") is not None
+    assert store.end_admin_sessions(name="coach") == 1
+    assert store.admin_session("hash-b") is None
+
+
+def test_the_audit_log_keeps_who_did_what_and_when_newest_first(store):
+    person = add(store)
+    first = store.add_audit(at=NOW, user="coach", action="login", ip="127.0.0.1")
+    store.add_audit(at=NOW + timedelta(minutes=1), user="coach", action="pause",
+                    subscriber_id=person.id, details={"cancelled": 0})
+    store.add_audit(at=NOW + timedelta(minutes=2), user="helper", action="campaign resume",
+                    target="course")
+    entries = store.audit_log(limit=10)
+    assert [(e["user"], e["action"]) for e in entries] == [
+        ("helper", "campaign resume"), ("coach", "pause"), ("coach", "login")]
+    assert entries[0]["target"] == "course" and entries[0]["subscriber_id"] is None
+    assert entries[1]["at"] == NOW + timedelta(minutes=1) and entries[1]["details"] == {"cancelled": 0}
+    assert entries[2]["ip"] == "127.0.0.1" and entries[2]["id"] == first
+    assert [e["action"] for e in store.audit_log(limit=10, subscriber_id=person.id)] == ["pause"]
+    assert [e["action"] for e in store.audit_log(limit=1, before_id=entries[0]["id"])] == ["pause"]
+    # An erasure leaves the entries (they hold the id only, never the address).
+    store.erase_subscriber(person.id, erased_hash="h", key_id="k", now=NOW)
+    assert [e["action"] for e in store.audit_log(limit=10, subscriber_id=person.id)] == ["pause"]
+
+
+def test_period_counts_count_each_span_between_its_edges(store):
+    day = timedelta(days=1)
+    rows = [{"email": f"p{i}@example.com", "status": "active", "created_at": NOW + i * day,
+             "consent": Consent(source="t", at=NOW, confirmed_at=NOW + (i + 1) * day)}
+            for i in range(4)]
+    store.add_subscribers(rows, now=NOW)
+    people = store.subscriber_page()
+    store.update_subscriber(people[0].id, now=NOW, withdrawn_at=NOW + 2 * day + timedelta(hours=5))
+    store.update_subscriber(people[1].id, now=NOW, confirmed_at=None)
+    schedule(store, people[0], "a", due=NOW)
+    schedule(store, people[1], "a", "b", due=NOW + day)
+    schedule(store, people[2], "a", due=NOW + 3 * day)
+    for row in store.deliveries(subscriber_id=people[0].id):
+        store.update_delivery(row.id, state="sent", sent_at=NOW + timedelta(hours=1))
+    edges = [NOW + i * day for i in range(5)]        # four days
+    assert store.period_counts("signups", edges) == [1, 1, 1, 1]
+    assert store.period_counts("confirmations", edges) == [0, 1, 0, 1]   # p1 unconfirmed
+    assert store.period_counts("unsubscribes", edges) == [0, 0, 1, 0]
+    assert store.period_counts("sent", edges) == [1, 0, 0, 0]
+    assert store.period_counts("due", edges) == [0, 2, 0, 1]            # scheduled only
+    assert store.period_counts("signups", [NOW, NOW + 10 * day]) == [4]
+    assert store.period_counts("signups", [NOW]) == []
+    with pytest.raises(ValueError):
+        store.period_counts("subscribers; DROP TABLE subscribers", edges)
+
+
+def test_subscriber_page_searches_text_within_an_id_window(store):
+    add(store, "ana.lopez@example.com", name="Ana López")
+    add(store, "bo@example.com", name="Bo Ana")
+    add(store, "cy@example.com", name="Cy", status="paused")
+    add(store, "dee@anamail.example", name="Dee")
+    ids = [p.id for p in store.subscriber_page()]
+    assert [p.email for p in store.subscriber_page(text="ana")] == [
+        "ana.lopez@example.com", "bo@example.com", "dee@anamail.example"]
+    assert [p.email for p in store.subscriber_page(text="LÓPEZ")] == ["ana.lopez@example.com"]
+    assert [p.email for p in store.subscriber_page(text="ANA", limit=1)] == ["ana.lopez@example.com"]
+    assert [p.email for p in store.subscriber_page(text="%")] == []           # not a wildcard
+    assert [p.email for p in store.subscriber_page(text="_")] == []
+    assert [p.email for p in store.subscriber_page(after_id=ids[0], until_id=ids[2])] == [
+        "bo@example.com", "cy@example.com"]
+    assert [p.email for p in store.subscriber_page(text="ana", until_id=ids[2])] == [
+        "ana.lopez@example.com", "bo@example.com"]
+    assert [p.email for p in store.subscriber_page(text="cy", status="paused")] == ["cy@example.com"]
+
+
+def test_count_subscribers_by_status_agrees_with_the_grouped_counts(store):
+    add(store, "a@example.com")
+    add(store, "b@example.com", status="paused")
+    add(store, "c@example.com")
+    assert [store.count_subscribers(s) for s in ("active", "paused", "pending")] == [2, 1, 0]
+    assert store.subscriber_counts() == {"active": 2, "paused": 1}
+
+
+def test_next_steps_count_each_persons_earliest_scheduled_email(store):
+    ana, bo, cy = add(store), add(store, "bo@example.com"), add(store, "cy@example.com")
+    for person, start in ((ana, NOW), (bo, NOW), (cy, NOW)):
+        store.add_deliveries([{"subscriber_id": person.id, "campaign": "course", "step": s,
+                               "due_at": start + timedelta(days=i)}
+                              for i, s in enumerate(("one", "two", "three"))], now=NOW)
+    [ana_one] = [d for d in store.deliveries(subscriber_id=ana.id) if d.step == "one"]
+    store.update_delivery(ana_one.id, state="sent", sent_at=NOW)
+    store.cancel_pending(cy.id, "gone", code="unsubscribed")
+    schedule(store, cy, "hello", campaign="welcome")
+    assert store.next_steps("course") == {"one": 1, "two": 1}
+    assert store.next_steps("welcome") == {"hello": 1}
+    assert store.next_steps("nothing") == {}

@@ -29,7 +29,7 @@ def test_worker_process_sends_then_stops_on_sigterm(env, make_drip, project):
     for n in range(5):
         subscribers.add_subscriber(drip, f"p{n}@example.com", now=now - timedelta(minutes=1), confirmed=True)
     drip.close()
-    proc = subprocess.Popen([sys.executable, "-m", "sender", "--env-file", "/nonexistent", "worker",
+    proc = subprocess.Popen([sys.executable, "-m", "sender", "worker",
                              "--interval", "0.5"], env={**env, "DRIP_MIN_GAP": "0", "PATH": "/usr/bin:/bin"},
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -9,10 +9,13 @@ and are registered at the bottom.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
+from dotenv import dotenv_values
 
+from .. import backup
 from ..config import env_file_text
 from .common import DripGroup, State, load_env_file
 
@@ -44,7 +47,9 @@ def cli(ctx, debug):
               help="Where to write the settings file.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 def init(path, force):
-    """Write a starter .env with example values and a fresh random secret.
+    """Write a starter .env with example values and a fresh random secret, and create the
+    database (DRIP_DATABASE, by default drip.db in this folder). The other commands never
+    create a database, so one run from the wrong folder cannot look like a lost list.
 
     \b
     Example:
@@ -52,11 +57,16 @@ def init(path, force):
     """
     target = Path(path)
     if target.exists() and not force:
-        raise click.ClickException(f"{target} exists already; use --force to overwrite it")
+        raise click.ClickException(f"{target} exists already; use --force to overwrite it "
+                                   "(`drip migrate` creates just the database)")
     target.write_text(env_file_text(), encoding="utf-8")
     target.chmod(0o600)
+    written = {k: v for k, v in dotenv_values(target).items() if v}
+    made = backup.migrate_database(backup.database_setting({**written, **os.environ}))
     click.echo(f"Wrote {target}. Edit DRIP_FROM, DRIP_POSTAL_ADDRESS and DRIP_BASE_URL, "
                "then run `drip subscribers add`.")
+    click.echo(f"{'Created' if made.created else 'Upgraded' if made.applied else 'Kept'} the "
+               f"database {made.database}.")
 
 
 
@@ -70,6 +80,15 @@ def _register():
         cli.add_command(command)
     from . import content  # preview, check, guide build
     content.register(cli)
+    from . import database  # backup, migrate
+    for command in database.COMMANDS:
+        cli.add_command(command)
+    from .doctor import doctor  # the sending domain, links and provider, checked
+    cli.add_command(doctor)
+    from .enroll import enroll_command
+    cli.add_command(enroll_command)
+    from .admin import admin_group  # the dashboard's password
+    cli.add_command(admin_group)
 
 
 _register()

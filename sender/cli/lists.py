@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .. import lists
+from .. import columns, lists
 from ..segments import HELP as SEGMENT_HELP
 from ..segments import combine
 from .common import echo_json, json_option, now_option, pass_state, resolve_now
@@ -26,8 +26,8 @@ from .subscribers import subscribers_group
                    "'signup form on the old site, 2024-2026'.")
 @click.option("--consent-text", help="The wording they agreed to, if you have it.")
 @click.option("--map", "maps", multiple=True, metavar="'HEADER=TARGET'",
-              help="Say what a column is: email, name, timezone, tags, signed_up, status, skip, "
-                   "or a field name (field:NAME). Repeat for several.")
+              help="Say what a column is: email, name, first_name, last_name, timezone, tags, "
+                   "signed_up, status, skip, or a field name (field:NAME). Repeat for several.")
 @click.option("--encoding", help="The file's encoding when it is not UTF-8, e.g. cp1252.")
 @click.option("--enroll", "enroll_in", multiple=True, metavar="CAMPAIGN",
               help="Enrol the imported people in this campaign (its tags and segment apply). "
@@ -41,9 +41,11 @@ def subscribers_import(state, path, consent, consent_text, maps, encoding, enrol
     """Import subscribers from a CSV file (comma or semicolon separated, UTF-8 with or
     without a byte-order mark, or --encoding).
 
-    Columns are matched by their header: email, name, time zone, tags (separated by
-    spaces, commas or semicolons), signed_up (a date); any other column becomes a
-    field. Bad rows are reported with their line number and the rest imports;
+    Columns are matched by their header: email, name (or first and last name), time
+    zone, tags (separated by spaces, commas or semicolons), signed_up (a date),
+    status; exports from Kit, Mailchimp, MailerLite and Substack are understood as
+    they are. Any other column becomes a field. --dry-run shows what each column
+    becomes. Bad rows are reported with their line number and the rest imports;
     people already on the list are left as they are, so running the same import
     again changes nothing. Exit code 1 when any row was rejected.
 
@@ -61,17 +63,27 @@ def subscribers_import(state, path, consent, consent_text, maps, encoding, enrol
         if not as_json:
             click.echo(f"{Path(path).name}: {problem}", err=True)
 
+    stopped = None
     with click.progressbar(length=size, label="Importing", file=sys.stderr,
                            hidden=not show_bar) as bar:
-        report = lists.import_csv(
-            drip, path, consent=consent, consent_text=consent_text, now=resolve_now(now),
-            mapping=lists.parse_map(maps), encoding=encoding, dry_run=dry_run,
-            enroll_in=enroll_in, progress=bar.update, on_error=report_error)
+        try:
+            report = lists.import_csv(
+                drip, path, consent=consent, consent_text=consent_text, now=resolve_now(now),
+                mapping=lists.parse_map(maps), encoding=encoding, dry_run=dry_run,
+                enroll_in=enroll_in, progress=bar.update, on_error=report_error)
+        except lists.ImportStopped as exc:   # part saved: say what, then fail with its message
+            report, stopped = exc.report, exc
     if as_json:
-        echo_json(report.to_dict())
+        echo_json({**report.to_dict(), "mapping": [
+            {"column": header, "becomes": text} for header, text in columns.describe(report.columns)]})
     else:
         for warning in report.warnings:
             click.echo(f"warning: {warning}", err=True)
+    if stopped:
+        raise stopped
+    if not as_json:
+        if dry_run:
+            _echo_mapping(report.columns)
         verb = "would import" if dry_run else "imported"
         click.echo(f"{report.rows} rows: {report.imported} {verb}, {report.existing} already on "
                    f"the list, {report.rejected} rejected"
@@ -80,6 +92,14 @@ def subscribers_import(state, path, consent, consent_text, maps, encoding, enrol
             click.echo(f"(the first {len(report.errors)} rejections are kept in --json)", err=True)
     if report.rejected:
         raise SystemExit(1)
+
+
+def _echo_mapping(found):
+    described = columns.describe(found)
+    width = max((len(header) for header, _ in described), default=0)
+    click.echo("Columns:")
+    for header, text in described:
+        click.echo(f"  {header.ljust(width)} -> {text}")
 
 
 @subscribers_group.command("export")

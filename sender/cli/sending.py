@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import click
 
-from .. import dispatch, plan, subscribers
+from .. import brake, dispatch, plan, recovery, subscribers
 from ..errors import InvalidInput
 from ..schedule import parse_duration, parse_instant
 from ..segments import parse_segment
@@ -135,19 +135,27 @@ def send(state, now, dry_run, limit, ahead, as_json):
         return
     if dry_run:
         for item in report.would_send:
-            click.echo(f"would send #{item['id']} {item['campaign']}/{item['step']} "
-                       f"(due {item['due_at']})")
+            what = item["would"]
+            detail = f"{item['subject']!r}" if what == "send" else item.get("error", "")
+            click.echo(f"would {what.split(':')[0]} #{item['id']} {item['campaign']}/{item['step']} "
+                       f"to {item['to']} (due {item['due_at']}) {detail}".rstrip()
+                       + (f" ({what.split(': ', 1)[1]})" if ": " in what else ""))
         click.echo(f"{len(report.would_send)} due; {report.changes} campaign changes pending")
+        if report.template_errors:
+            raise SystemExit(1)
         return
     _print_report(report)
-    if report.failed:
+    for paused in brake.active(drip.store):
+        click.echo(f"  {paused['campaign']} is paused by the complaint brake ({paused['waiting']} "
+                   "email(s) wait): see `drip status`", err=True)
+    if report.trouble:
         raise SystemExit(1)
 
 
 def _print_report(report):
     parts = [f"{report.sent} sent", f"{report.failed} failed", f"{report.retried} to retry"]
     for name in ("skipped", "deferred", "cancelled", "recovered", "undecided", "unconfirmed",
-                 "changes"):
+                 "held", "changes"):
         value = getattr(report, name)
         if value:
             parts.append(f"{value} {name}")
@@ -155,6 +163,13 @@ def _print_report(report):
         click.echo(", ".join(parts))
     for error in report.errors[:10]:
         click.echo(f"  failed: {error}", err=True)
+    for error in report.retry_errors[:5]:
+        click.echo(f"  not sent yet: {error}", err=True)
+    if report.retried:
+        click.echo(f"  {report.retried} will be tried again from {fmt_utc(report.next_retry)} "
+                   "(`drip send` or the worker does it; `drip status` shows them)", err=True)
+    for error in report.template_errors[:5]:
+        click.echo(f"  waiting until this is fixed: {error}", err=True)
     if report.undecided:
         click.echo("  some deliveries need a decision: see `drip status`", err=True)
 
@@ -163,7 +178,8 @@ def _print_report(report):
 @click.option("--interval", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
               help="Longest sleep between checks, in seconds.")
 @click.option("--exit-when-idle", is_flag=True,
-              help="Stop once a run sends nothing and nothing more is due (batch jobs, tests).")
+              help="Stop once a run sends nothing and nothing more is due (batch jobs, tests); "
+                   "an error then stops it too, with exit 1.")
 @pass_state
 def worker(state, interval, exit_when_idle):
     """Keep sending: sleep until the next due email, send, repeat. Stops cleanly on
@@ -185,16 +201,32 @@ def worker(state, interval, exit_when_idle):
 
 @click.command()
 @now_option
+@click.option("--check", is_flag=True,
+              help="For monitoring: print only the problems and exit 1 when mail is stuck, "
+                   "failing, waiting on a problem or on a decision (0 when all is well).")
 @json_option
 @pass_state
-def status(state, now, as_json):
-    """Counts by state, the next due email and recent failures.
+def status(state, now, check, as_json):
+    """Counts by state, the next due email, recent failures, and mail that waits on a
+    problem (a provider that is down, an email that cannot be rendered) or on a decision.
 
     \b
-    Example:
+    Examples:
       drip status --json
+      drip status --check      # in a monitoring job: exit 1 when something needs you
     """
     data = status_report(state.drip, now=resolve_now(now))
+    if check:
+        if as_json:
+            echo_json({"ok": not data["problems"], "problems": data["problems"]})
+        else:
+            for problem in data["problems"]:
+                click.echo(f"problem: {problem}")
+            if not data["problems"]:
+                click.echo("ok: nothing stuck, failing or waiting")
+        if data["problems"]:
+            raise SystemExit(1)
+        return
     if as_json:
         echo_json(data)
         return
@@ -206,55 +238,130 @@ def status(state, now, as_json):
                                   or "none"))
     click.echo(f"due now:     {data['due_now']}")
     click.echo(f"next due:    {data['next_due'] or '-'}")
+    for item in data["paused"]:
+        click.echo(f"paused by the brake: {item['campaign']} since {item['since']}, "
+                   f"{item['waiting']} email(s) waiting: {item['reason']}; "
+                   f"`drip campaigns resume {item['campaign']}` when it is dealt with")
     for item in data["recent_failures"]:
         click.echo(f"failed #{item['id']} {item['email']} {item['campaign']}/{item['step']}: "
                    f"{item['error']}")
+    for campaign, broken in data["broken_campaigns"].items():
+        click.echo(f"campaign file {campaign} does not load (its emails wait): {broken[0]}")
+    waiting = data["waiting"]
+    for item in waiting["first"]:
+        click.echo(f"waiting #{item['id']} {item['email']} {item['campaign']}/{item['step']} "
+                   f"(next try {item['next_try']}): {item['error']}")
+    if waiting["count"] > len(waiting["first"]):
+        click.echo(f"  ... {waiting['count'] - len(waiting['first'])} more waiting")
     for item in data["needs_decision"]:
         click.echo(f"needs decision #{item['id']} {item['email']} "
                    f"{item['campaign']}/{item['step']}: run "
                    f"`drip resolve {item['id']} --as sent|resend`")
+    if len(data["needs_decision"]) > 1:
+        click.echo("  (or all at once: `drip resolve --all --as sent|resend`, "
+                   "narrowed with --campaign and --step)")
 
 
 @click.command()
-@click.argument("delivery_id", type=int)
+@click.argument("delivery_id", type=int, required=False)
 @click.option("--as", "decision", type=click.Choice(["sent", "resend"]), required=True,
               help="sent: it went out, record it; resend: it did not, send it again.")
+@click.option("--all", "every", is_flag=True,
+              help="Every delivery waiting for a decision (narrow it with --campaign/--step).")
+@click.option("--campaign", help="With --all: only this campaign's deliveries.")
+@click.option("--step", help="With --all and --campaign: only this step's deliveries.")
 @now_option
-@pass_state
-def resolve(state, delivery_id, decision, now):
-    """Decide about a delivery a crash left unconfirmed (see `drip status`).
-
-    \b
-    Example:
-      drip resolve 42 --as sent
-    """
-    dispatch.resolve(state.drip, delivery_id, decision, now=resolve_now(now))
-    click.echo(f"delivery {delivery_id}: {decision}")
-
-
-@click.command("campaigns")
 @json_option
 @pass_state
-def campaigns_command(state, as_json):
+def resolve(state, delivery_id, decision, every, campaign, step, now, as_json):
+    """Decide about deliveries a crash left unconfirmed (see `drip status`): one by its id,
+    or all of them (of a campaign, or one step) with --all.
+
+    \b
+    Examples:
+      drip resolve 42 --as sent
+      drip resolve --all --campaign glute-progression --step why-flat --as resend
+    """
+    if (delivery_id is None) == (not every):
+        raise click.UsageError("give either a delivery id or --all")
+    if (campaign or step) and not every:
+        raise click.UsageError("--campaign and --step go with --all")
+    if step and not campaign:
+        raise click.UsageError("--step needs --campaign")
+    moment = resolve_now(now)
+    if every:
+        ids = recovery.resolve_many(state.drip, decision, now=moment, campaign=campaign,
+                                    step=step)
+    else:
+        recovery.resolve(state.drip, delivery_id, decision, now=moment)
+        ids = [delivery_id]
+    if as_json:
+        echo_json({"decision": decision, "deliveries": ids})
+        return
+    if not ids:
+        click.echo("no delivery is waiting for a decision"
+                   + (f" in {campaign}{'/' + step if step else ''}" if campaign else ""))
+    for resolved in ids:
+        click.echo(f"delivery {resolved}: {decision}")
+
+
+@click.group("campaigns", invoke_without_command=True)
+@json_option
+@pass_state
+@click.pass_context
+def campaigns_command(ctx, state, as_json):
     """List the campaigns and their steps, as loaded from DRIP_CAMPAIGNS_DIR.
 
     \b
     Example:
       drip campaigns
+      drip campaigns resume glute-progression
     """
+    if ctx.invoked_subcommand is not None:
+        return
     campaigns = state.drip.campaigns
     data = [{"id": c.id, "name": c.name, "entry": c.entry_on, "tags": list(c.entry_tags),
              "window": str(c.window_or(state.drip.settings.send_window)),
              "steps": [{"id": s.id, "delay": str(s.delay), "subject": s.subject,
                         "template": s.template} for s in c.steps]} for c in campaigns]
+    data += [{"id": cid, "broken": problems} for cid, problems in campaigns.broken.items()]
     if as_json:
         echo_json(data)
-        return
-    for item in data:
-        click.echo(f"{item['id']}: {item['name']} (on {item['entry']}; window {item['window']})")
-        for step in item["steps"]:
-            click.echo(f"  {step['id']:<24} +{step['delay']:<5} {step['subject']}")
+    else:
+        for item in data:
+            if "broken" in item:
+                click.echo(f"{item['id']}: BROKEN, left out until fixed (its emails wait):", err=True)
+                for problem in item["broken"]:
+                    click.echo(f"  {problem}", err=True)
+                continue
+            click.echo(f"{item['id']}: {item['name']} (on {item['entry']}; window {item['window']})")
+            for step in item["steps"]:
+                click.echo(f"  {step['id']:<24} +{step['delay']:<5} {step['subject']}")
+    if campaigns.broken:
+        raise SystemExit(1)
 
+
+
+@campaigns_command.command("resume")
+@click.argument("campaign")
+@now_option
+@json_option
+@pass_state
+def campaigns_resume(state, campaign, now, as_json):
+    """Let a campaign that the brake paused (too many spam complaints or hard bounces)
+    send again; its waiting emails go at the next `drip send`. Find out why it was
+    paused first (`drip status`, `drip report`).
+
+    \b
+    Example:
+      drip campaigns resume glute-progression
+    """
+    waiting = brake.resume(state.drip, campaign, now=resolve_now(now))
+    if as_json:
+        echo_json({"campaign": campaign, "resumed": True, "waiting": waiting})
+        return
+    click.echo(f"{campaign} resumed: {waiting} waiting email(s) go at the next `drip send`; the "
+               "brake counts its rates afresh from now")
 
 
 COMMANDS = [plan_command, simulate, send, worker, status, resolve, campaigns_command]

@@ -58,13 +58,15 @@ def subscribers_add(state, email, name, timezone, tags, fields, consent, confirm
       drip subscribers add ana@example.com --name Ana --field stage=postpartum \\
           --consent "in person, 2026-03-01" --confirmed
     """
+    before = subscribers.find(state.drip, email)
     result = subscribers.add_subscriber(
         state.drip, email, now=resolve_now(now), name=name, timezone=timezone, tags=tags,
         fields=subscribers.parse_fields(fields), consent_source=consent, confirmed=confirmed)
     person = result.subscriber
     if as_json:
         echo_json({**person.to_dict(), "created": result.created, "enrolled": result.enrolled,
-                   "confirmation_queued": result.confirmation_queued, "note": result.note})
+                   "confirmation_queued": result.confirmation_queued, "note": result.note,
+                   "changed": subscribers.changes(before, person)})
         return
     click.echo(f"{'Added' if result.created else 'Updated'} {person.email} ({person.status})")
     if result.enrolled:
@@ -139,13 +141,19 @@ def _status_command(name, action, verb, help_text):
     @subscribers_group.command(name, help=help_text)
     @click.argument("email")
     @now_option
+    @json_option
     @pass_state
-    def command(state, email, now):
+    def command(state, email, now, as_json):
         drip = state.drip
         person = subscribers.get(drip, email)
         outcome = action(drip, person, now=resolve_now(now))
         if outcome is False:
             raise click.ClickException(f"{person.email} is {person.status}; nothing to {name}")
+        if as_json:
+            after = subscribers.get(drip, person.email)
+            extra = {"cancelled": outcome} if name == "unsubscribe" else {}
+            echo_json({**after.to_dict(), **extra, "changed": subscribers.changes(person, after)})
+            return
         extra = f"; {outcome} pending emails cancelled" if name == "unsubscribe" else ""
         click.echo(f"{person.email} {verb}{extra}")
 
@@ -153,8 +161,9 @@ def _status_command(name, action, verb, help_text):
 
 
 _status_command("unsubscribe", subscribers.unsubscribe, "unsubscribed",
-                "Unsubscribe someone: every pending email is cancelled at once.\n\n"
-                "\b\nExample:\n  drip subscribers unsubscribe ana@example.com")
+                "Unsubscribe someone: every pending email is cancelled at once. With --json: the "
+                "subscriber after the change, what changed, and how many emails were cancelled."
+                "\n\n\b\nExample:\n  drip subscribers unsubscribe ana@example.com --json")
 _status_command("pause", subscribers.pause, "paused",
                 "Hold someone's sequence until `resume`.\n\n"
                 "\b\nExample:\n  drip subscribers pause ana@example.com")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import click
 
 from .. import events_sync
 from .. import report as report_lib
+from ..ports import check_free
 from .common import echo_json, json_option, now_option, pass_state, resolve_now
 
 
@@ -31,27 +33,41 @@ def serve(state, host, port):
     from ..web import create_app
     from ..web.app import MaskedRequestHandler
 
+    state.drip.store.schema_version()   # the database must be there: never made anew here
+    check_free(host, port)
     app = create_app(state.drip.settings)
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False,
-               request_handler=MaskedRequestHandler)
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt   # Werkzeug's server stops on it, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False,
+                   request_handler=MaskedRequestHandler)
+    finally:
+        # Emails queued by the last requests go out before the process ends (what is left
+        # after the wait stays scheduled for `drip send`).
+        app.close(timeout=30)
 
 
 @click.command()
 @json_option
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
               help="Write a page with a funnel chart of each sequence to this file.")
+@now_option
 @pass_state
-def report(state, as_json, html_file):
+def report(state, as_json, html_file, now):
     """Per campaign and step: sent, delivered, opened, clicked, bounced, complained,
-    unsubscribed, and how many left the sequence after each email.
+    unsubscribed, and how many left the sequence after each email; then each campaign's
+    complaint and hard-bounce rates beside the brake's limits.
 
     \b
     Example:
       drip report
       drip report --html report.html
     """
-    data = report_lib.build(state.drip)
+    data = report_lib.build(state.drip, now=resolve_now(now))
     if html_file:
         Path(html_file).write_text(report_lib.html(data), encoding="utf-8")
         if not as_json:

@@ -61,7 +61,8 @@ def get_provider(settings, name=None, *, extra_headers=None):
         http = http_client(settings, name, "POSTMARK_API_URL", key_setting="POSTMARK_SERVER_TOKEN",
                            headers={"X-Postmark-Server-Token": token},
                            extra_headers=extra_headers)
-        return PostmarkProvider(http, message_stream=settings.get("POSTMARK_MESSAGE_STREAM"))
+        return PostmarkProvider(http, message_stream=settings.get("POSTMARK_MESSAGE_STREAM"),
+                                transactional_stream=settings.get("POSTMARK_TRANSACTIONAL_STREAM"))
     if name == "sendgrid":
         key = settings.require("SENDGRID_API_KEY")
         return SendGridProvider(http_client(

@@ -42,6 +42,23 @@ class Provider(ABC):
     name = "base"
     batch_size = 1                 # messages per ``send`` call
     max_schedule_ahead = None      # a timedelta when the provider can hold messages
+    replay_window = None           # a timedelta when sending an identical request again
+                                   # within it is answered from the provider's memory
+                                   # instead of sending again (an idempotency key)
+
+    def handoff_chunks(self, messages):
+        """``messages`` split into what is handed over at once: the dispatcher marks, sends
+        and records one chunk at a time, so an unsubscribe stops what is not yet in a
+        request, and the claim on the rest is renewed between chunks. Default: all at once
+        (one batch request, or no network at all)."""
+        return [messages]
+
+    def handoff_keys(self, messages):
+        """One key per message naming the request it goes in, stored with the delivery when
+        the hand-off begins. A provider with a ``replay_window`` returns its idempotency key
+        here, so a recovery can rebuild and check the identical request; others return None
+        (one key for the whole hand-off is used then)."""
+        return [None] * len(messages)
 
     @abstractmethod
     def send(self, messages):

@@ -29,8 +29,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from ..config import HTTP_ATTEMPTS, HTTP_MAX_WAIT
 from ..errors import ProviderError
-from ..logging_setup import mask
+from ..logging_setup import Masker
 from .base import REJECTED, RETRY, UNKNOWN, Provider, SendResult
 
 log = logging.getLogger("drip.providers.http")
@@ -113,16 +114,16 @@ class HttpClient:
     """A session for one provider. ``key_setting`` names the setting to check on a 401/403."""
 
     def __init__(self, name, base_url, *, key_setting, headers=None, auth=None, secrets=(),
-                 timeout=DEFAULT_TIMEOUT, retries=2, max_wait=10.0, rate_limit=None,
-                 concurrency=1, extra_headers=None, sleep=time.sleep, clock=time.monotonic,
+                 timeout=DEFAULT_TIMEOUT, retries=HTTP_ATTEMPTS - 1, max_wait=HTTP_MAX_WAIT,
+                 rate_limit=None, concurrency=1, extra_headers=None, sleep=time.sleep, clock=time.monotonic,
                  rng=random):
         self.name, self.base_url = name, base_url.rstrip("/")
         self.key_setting = key_setting
         self.timeout, self.retries, self.max_wait = timeout, retries, max_wait
         self.sleep, self.rng = sleep, rng
         self.secrets = [s for s in secrets if s]
-        if auth:
-            self.secrets += [a for a in auth if a and a != "api"]
+        if auth and auth[1]:
+            self.secrets.append(auth[1])     # the user (Mailgun's "api") is no secret
         self.limiter = RateLimiter(rate_limit, clock=clock, sleep=sleep)
         self.concurrency = max(concurrency, 1)
         self.session = requests.Session()
@@ -132,12 +133,15 @@ class HttpClient:
         self.session.headers.update({"User-Agent": "drip", "Accept": "application/json"})
         self.session.headers.update(headers or {})
         self.session.headers.update(extra_headers or {})
-        self.secrets += [v for k, v in (headers or {}).items()
-                         if k.lower() in ("authorization", "x-postmark-server-token", "api-key")]
+        for header, value in (headers or {}).items():
+            if header.lower() in ("authorization", "x-postmark-server-token", "api-key") and value:
+                self.secrets += [value, value.rpartition(" ")[2]]     # "Bearer KEY" and KEY
         self.session.auth = auth
+        self.masker = Masker(self.secrets, users=auth[:1] if auth else ())
 
     def mask(self, text):
-        return mask(text, self.secrets)
+        """``text`` with every form of this client's secrets masked (``Masker``)."""
+        return self.masker(text)
 
     def close(self):
         self.session.close()
@@ -202,7 +206,8 @@ class HttpClient:
                                 "(timed out; it may or may not have sent)")
         except requests.ConnectionError as exc:
             if _never_connected(exc):
-                return Answer(None, error=self.mask(f"{self.name}: connection failed "
+                return Answer(None, error=self.mask(f"{self.name}: connection to "
+                                                    f"{self.base_url} failed "
                                                     f"({type(exc).__name__})"))
             return Answer(None, ambiguous=True,
                           error=self.mask(f"{self.name}: connection dropped after the request "
@@ -273,6 +278,13 @@ class HttpProvider(Provider):
     def requests_for(self, messages):
         """Groups of messages sent in one request each; default one message per request."""
         return [[m] for m in messages]
+
+    def handoff_chunks(self, messages):
+        """As many requests as go out at once (DRIP_CONCURRENCY), a chunk at a time."""
+        groups = self.requests_for(messages)
+        step = max(self.concurrency, 1)
+        return [[m for group in groups[i:i + step] for m in group]
+                for i in range(0, len(groups), step)]
 
     @abstractmethod
     def send_request(self, group):

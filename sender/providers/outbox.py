@@ -4,7 +4,8 @@ The default provider. It needs no account, and what it writes is exactly what
 a real provider would be given, so the coach can open any message in a mail
 program. Files are written atomically and named from the Message-ID
 (campaign.step.subscriber), so a retried delivery never makes a second file; list
-them by time with `ls -tr`.
+them by time with `ls -tr`. A message the last header check refuses is rejected and
+leaves no file.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ProviderError
-from .base import ACCEPTED, RECONCILED_NOT_SENT, RECONCILED_SENT, Provider, SendResult
+from ..errors import HeaderInjection, ProviderError
+from .base import ACCEPTED, RECONCILED_NOT_SENT, RECONCILED_SENT, REJECTED, Provider, SendResult
 
 
 def file_stem(message_id):
@@ -42,9 +43,14 @@ class OutboxProvider(Provider):
         for message in messages:
             path = self.path_for(message.message_id)
             if not path.exists():
+                try:
+                    data = message.as_bytes()
+                except HeaderInjection as exc:      # the last guard refused it: no file
+                    results.append(SendResult(message.delivery_id, REJECTED, error=str(exc)))
+                    continue
                 temporary = path.with_name(f".{path.name}.tmp")
                 try:
-                    temporary.write_bytes(message.as_bytes())
+                    temporary.write_bytes(data)
                     os.replace(temporary, path)
                 except OSError as exc:
                     raise ProviderError(f"cannot write to the outbox {self.directory}: "

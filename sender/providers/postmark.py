@@ -1,11 +1,16 @@
-"""Postmark: ``POST /email/batch`` (500 messages), the broadcast message stream.
+"""Postmark: ``POST /email/batch`` (500 messages), on two message streams.
+
+Campaign (marketing) mail goes on the Broadcasts stream (POSTMARK_MESSAGE_STREAM), the
+confirmation and welcome emails on a Transactional one (POSTMARK_TRANSACTIONAL_STREAM,
+Postmark's default ``outbound``), each message naming its own stream.
 
 A batch answers 200 even when items fail, so each item's own ``ErrorCode`` is
 read: 300 (invalid address) and 406 (inactive recipient: bounced, complained
 or unsubscribed at Postmark) reject the message and suppress the address; 10
 (bad token) and account-level codes stop the run. Postmark cannot hold
 messages for later. A delivery a crash left unconfirmed is looked up by its
-metadata (``GET /messages/outbound?metadata_delivery_id=...``).
+metadata (``GET /messages/outbound?metadata_delivery_id=...``), in each of the two streams
+(a search names one stream, and Postmark reads no stream as ``outbound``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import base64
 
 from ..errors import ProviderError
+from ..identity import TRANSACTIONAL
 from .base import (
     ACCEPTED,
     RECONCILED_NOT_SENT,
@@ -38,9 +44,13 @@ class PostmarkProvider(HttpProvider):
     batch_size = 500
     key_setting = "POSTMARK_SERVER_TOKEN"
 
-    def __init__(self, http, *, message_stream="broadcast"):
+    def __init__(self, http, *, message_stream="broadcast", transactional_stream="outbound"):
         super().__init__(http)
         self.message_stream = message_stream
+        self.transactional_stream = transactional_stream or "outbound"
+
+    def stream_for(self, message):
+        return self.transactional_stream if message.stream == TRANSACTIONAL else self.message_stream
 
     def requests_for(self, messages):
         return [messages[i:i + self.batch_size] for i in range(0, len(messages), self.batch_size)]
@@ -54,7 +64,7 @@ class PostmarkProvider(HttpProvider):
             "TextBody": message.text,
             "Headers": [{"Name": "Message-ID", "Value": message.message_id}]
             + [{"Name": k, "Value": v} for k, v in message.headers.items()],
-            "MessageStream": self.message_stream,
+            "MessageStream": self.stream_for(message),
             "TrackOpens": False,
         }
         if message.reply_to and message.reply_to != message.sender:
@@ -118,13 +128,20 @@ class PostmarkProvider(HttpProvider):
                                 status=status, body=text)
 
     def reconcile(self, delivery, message_id):
-        answer = self.http.request("GET", "/messages/outbound", retries=1, params={
-            "count": 1, "offset": 0, "metadata_delivery_id": str(delivery.id)})
-        if not answer.ok or not isinstance(answer.body, dict):
-            return RECONCILED_UNKNOWN, None
-        found = answer.body.get("Messages") or []
-        if found and isinstance(found[0], dict):
-            return RECONCILED_SENT, found[0].get("MessageID")
-        if answer.body.get("TotalCount") == 0:
+        # Sent only if found in one of the streams; not sent only if both answer "none".
+        verdicts = []
+        for stream in dict.fromkeys((self.message_stream, self.transactional_stream)):
+            answer = self.http.request("GET", "/messages/outbound", retries=1, params={
+                "count": 1, "offset": 0, "metadata_delivery_id": str(delivery.id),
+                "messagestream": stream})
+            if not answer.ok or not isinstance(answer.body, dict):
+                verdicts.append(RECONCILED_UNKNOWN)
+                continue
+            found = answer.body.get("Messages") or []
+            if found and isinstance(found[0], dict):
+                return RECONCILED_SENT, found[0].get("MessageID")
+            verdicts.append(RECONCILED_NOT_SENT if answer.body.get("TotalCount") == 0
+                            else RECONCILED_UNKNOWN)
+        if all(v == RECONCILED_NOT_SENT for v in verdicts):
             return RECONCILED_NOT_SENT, None
         return RECONCILED_UNKNOWN, None

@@ -11,11 +11,16 @@ batch gets one derived from every (delivery id, message id) in it. Within 24 h
 Resend answers a repeated key with the first answer instead of sending again,
 so the in-process retries of 429, 5xx and timeouts can never double-send.
 
-Reconcile after a crash: a crashed batch's deliveries come back claimed in
-another grouping, and Resend's key covers the whole request, so a new request
-cannot be proven to match the old one; its emails list has no tag or metadata
-filter either. ``reconcile`` therefore says "unknown" and the delivery is
-reported for a decision (``drip resolve``), never resent silently.
+After a crash: each delivery stores the key of the request it went in when the
+hand-off begins (``handoff_keys``), so a recovery rebuilds the identical request
+(same members, same bodies: the rendering is deterministic) and sends it again
+with the same key within ``replay_window``; Resend answers with the first result
+if it had it, and sends it now if it never did. A request that can no longer be
+rebuilt identically (older than a day, a subscriber who left, an edited
+template) is reported for a decision (``drip resolve``): Resend's emails list
+has no tag or metadata filter to ask. A 409 (the key's first request still in
+progress, or a different body under the same key) is an unknown outcome,
+settled the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import hashlib
 import re
 from datetime import UTC, timedelta
 
-from .base import ACCEPTED, SCHEDULED, SendResult
+from .base import ACCEPTED, SCHEDULED, UNKNOWN, SendResult
 from .http import HttpProvider, failure
 
 BATCH_MAX = 100
@@ -49,6 +54,15 @@ class ResendProvider(HttpProvider):
     key_setting = "RESEND_API_KEY"
     max_schedule_ahead = timedelta(days=30)
     can_cancel = True
+    # Resend remembers a key for 24 h; an hour of margin for clocks and slow runs.
+    replay_window = timedelta(hours=23)
+
+    def handoff_keys(self, messages):
+        keys = {}
+        for group in self.requests_for(messages):
+            key = idempotency_key(group)
+            keys.update((id(m), key) for m in group)
+        return [keys[id(m)] for m in messages]
 
     def requests_for(self, messages):
         single = [[m] for m in messages if m.attachments or m.send_at]
@@ -92,6 +106,13 @@ class ResendProvider(HttpProvider):
             data = answer.body.get("data") if isinstance(answer.body, dict) else None
             ids = [d.get("id") if isinstance(d, dict) else None for d in data] \
                 if isinstance(data, list) and len(data) == len(group) else None
+        if answer.status == 409:
+            # The key is known to Resend: the first request with it is still in progress
+            # (concurrent_idempotent_requests) or was made with another body
+            # (invalid_idempotent_request). Either way the first one may have sent: settle it
+            # later with the same key, never mark it failed.
+            error = answer.describe(self.http.error_message(answer))
+            return [SendResult(m.delivery_id, UNKNOWN, error=error) for m in group]
         if not answer.ok:
             return [failure(m, answer, self.http.error_message(answer)) for m in group]
         if ids is None:

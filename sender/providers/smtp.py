@@ -1,9 +1,11 @@
 """SMTP through the standard library, for any provider that offers it.
 
 SMTP_SECURITY is ``starttls`` (port 587), ``tls`` (implicit TLS, port 465) or
-``none`` (a local relay); it logs in when SMTP_USERNAME is set. The connection
-is kept open across batches and reopened once if the server drops it. Each
-message goes as its full MIME form (``to_mime()``), our Message-ID included.
+``none`` (a local relay); it logs in when SMTP_USERNAME is set. Every connection
+greets the server with EHLO (HELO when EHLO is refused), and again after STARTTLS. The
+connection is kept open across batches and reopened once if the server drops it. Each
+message goes as its full MIME form (``as_bytes()``), our Message-ID included; one
+that the last header check refuses is rejected before the server sees anything.
 A 5xx for a recipient rejects the message and suppresses the address; a 4xx is
 retried later. A connection lost during DATA is an unknown outcome (settled by a
 decision, never resent blindly). SMTP cannot hold messages for later or be asked
@@ -15,7 +17,8 @@ from __future__ import annotations
 import smtplib
 import ssl
 
-from ..errors import ProviderError
+from ..errors import HeaderInjection, ProviderError
+from ..logging_setup import Masker
 from .base import ACCEPTED, REJECTED, RETRY, UNKNOWN, Provider, SendResult
 
 SECURITY = ("starttls", "tls", "none")
@@ -25,6 +28,10 @@ class SmtpProvider(Provider):
     name = "smtp"
     batch_size = 50
 
+    def handoff_chunks(self, messages):
+        """One message at a time: SMTP sends them one after another on one connection."""
+        return [[m] for m in messages]
+
     def __init__(self, host, port, *, security="starttls", username=None, password=None,
                  timeout=30.0, ssl_context=None):
         if security not in SECURITY:
@@ -32,6 +39,7 @@ class SmtpProvider(Provider):
         self.host, self.port, self.security = host, int(port), security
         self.username, self.password, self.timeout = username, password, timeout
         self.ssl_context = ssl_context or ssl.create_default_context()
+        self.mask = Masker([password], users=[username])   # a server's reply may echo the login
         self._conn = None
 
     def _connect(self):
@@ -42,8 +50,13 @@ class SmtpProvider(Provider):
                                         context=self.ssl_context)
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    conn.starttls(context=self.ssl_context)
+            # Greet first, on every connection: servers that require it (Postfix with
+            # smtpd_helo_required) answer 503 to MAIL otherwise. smtplib greets only on its
+            # way to STARTTLS or a login. EHLO, or HELO when EHLO is refused.
+            conn.ehlo_or_helo_if_needed()
+            if self.security == "starttls":
+                conn.starttls(context=self.ssl_context)
+                conn.ehlo_or_helo_if_needed()   # STARTTLS starts a new session (RFC 3207)
             if self.username:
                 conn.login(self.username, self.password or "")
         except BaseException:
@@ -65,7 +78,20 @@ class SmtpProvider(Provider):
             raise ProviderError(f"smtp: TLS with {self.host}:{self.port} failed ({exc.reason}); "
                                 "check SMTP_SECURITY and SMTP_PORT") from None
         except (OSError, smtplib.SMTPException) as exc:
-            return None, f"smtp: cannot reach {self.host}:{self.port} ({type(exc).__name__}: {exc})"
+            return None, self.mask(f"smtp: cannot reach {self.host}:{self.port} "
+                                   f"({type(exc).__name__}: {exc})")
+
+    def verify(self):
+        """Connect, greet and log in, then quit, sending nothing (`drip doctor`): None when
+        that worked, else what went wrong. A refused login raises ProviderError."""
+        conn, error = self._open()
+        if conn is None:
+            return error
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        return None
 
     def send(self, messages):
         if any(m.send_at for m in messages):
@@ -73,10 +99,15 @@ class SmtpProvider(Provider):
                                 "drip worker instead")
         results = []
         for message in messages:
-            results.append(self._send_one(message))
+            try:
+                data = message.as_bytes()   # the last guard runs before the server sees anything
+            except HeaderInjection as exc:
+                results.append(SendResult(message.delivery_id, REJECTED, error=str(exc)))
+                continue
+            results.append(self._send_one(message, data))
         return results
 
-    def _send_one(self, message, reconnect=True):
+    def _send_one(self, message, data, reconnect=True):
         if self._conn is None:
             self._conn, error = self._open()
             if self._conn is None:
@@ -97,10 +128,10 @@ class SmtpProvider(Provider):
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             self._drop()
             if reconnect:       # typically an idle connection the server had closed
-                return self._send_one(message, reconnect=False)
+                return self._send_one(message, data, reconnect=False)
             return SendResult(message.delivery_id, RETRY, error=f"smtp: connection lost ({exc})")
         try:
-            code, text = conn.data(message.as_bytes())
+            code, text = conn.data(data)
         except smtplib.SMTPDataError as exc:
             return self._refused(message, exc.smtp_code, exc.smtp_error)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
@@ -115,7 +146,7 @@ class SmtpProvider(Provider):
 
     def _refused(self, message, code, text):
         detail = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-        error = f"smtp {code}: {detail}"
+        error = self.mask(f"smtp {code}: {detail}")
         if 400 <= code < 500:
             return SendResult(message.delivery_id, RETRY, error=error)
         return SendResult(message.delivery_id, REJECTED, error=error, suppress=code in (550, 551, 553))

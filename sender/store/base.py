@@ -7,7 +7,31 @@ one row are atomic; callers group several calls with ``with store.transaction():
 
 from __future__ import annotations
 
+import secrets
 from abc import ABC, abstractmethod
+
+
+def new_lease():
+    """A fresh claim token: every claim, and every takeover of a stale claim, gets its own."""
+    return secrets.token_hex(8)
+
+
+# What ``Store.period_counts`` may count: (table, time column, a condition put first). Each
+# has an index on the time column (m005, m008; "due" uses deliveries_due).
+PERIOD_COUNTS = {
+    "signups": ("subscribers", "created_at", ""),
+    "confirmations": ("subscribers", "confirmed_at", ""),
+    "unsubscribes": ("subscribers", "withdrawn_at", ""),
+    "sent": ("deliveries", "sent_at", ""),
+    "due": ("deliveries", "due_at", "state = 'scheduled' AND "),
+}
+
+
+def period_source(what):
+    """(table, column, condition) for ``period_counts``; ValueError for anything else."""
+    if what not in PERIOD_COUNTS:
+        raise ValueError(f"cannot count {what!r}: choose one of {', '.join(PERIOD_COUNTS)}")
+    return PERIOD_COUNTS[what]
 
 
 class Store(ABC):
@@ -107,11 +131,14 @@ class Store(ABC):
     def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None, due_by=None):
         """Atomically take up to ``limit`` scheduled deliveries due at or before ``due_by``
         (default ``now``) whose subscriber may receive them (active; or pending for the
-        ``pending_campaign``, the confirmation email): mark them ``sending``, set
-        ``claimed_at`` to ``now``, and return them. Two callers never get the same
-        delivery. With ``subscriber_id`` only that subscriber's deliveries are taken (the
-        web endpoints send one person's email at once); ``due_by`` later than ``now`` is
-        for handing mail to a provider to hold (``drip send --ahead``)."""
+        ``pending_campaign``, the confirmation email) and whose campaign is not braked
+        (``brake_campaign``): mark them ``sending``, set
+        ``claimed_at`` to ``now`` and a fresh ``lease`` (one per call), clear ``handed_at``
+        and ``handoff_key``, and return them. Two callers never get the same delivery, and
+        every later write by the claimer names the lease (``update_delivery(expect_lease=)``).
+        With ``subscriber_id`` only that subscriber's deliveries are taken (the web
+        endpoints send one person's email at once); ``due_by`` later than ``now`` is for
+        handing mail to a provider to hold (``drip send --ahead``)."""
 
     @abstractmethod
     def skip_ended(self, now):
@@ -119,20 +146,40 @@ class Store(ABC):
         bounced or complained as skipped. Returns how many."""
 
     @abstractmethod
-    def update_delivery(self, delivery_id, *, expect_state=None, **changes):
+    def take_over_stale(self, claimed_before, now, *, limit=None):
+        """Atomically take over deliveries left in ``sending`` with ``claimed_at`` before
+        ``claimed_before`` (a crashed or stuck claimer): give them a fresh lease and
+        ``claimed_at = now``, and return them. Like ``claim_due``, two callers never get the
+        same row, and the old claimer's writes (naming its old lease) no longer match."""
+
+    @abstractmethod
+    def renew_lease(self, lease, at):
+        """Set ``claimed_at = at`` on the rows still ``sending`` under ``lease`` (a long batch
+        keeps its claim fresh between hand-offs). Returns how many."""
+
+    @abstractmethod
+    def update_delivery(self, delivery_id, *, expect_state=None, expect_lease=None, **changes):
         """Change state, due_at, attempts, provider, provider_message_id, last_error,
-        sent_at or claimed_at.
-        With ``expect_state`` the change happens only if the row is in that state.
+        sent_at, claimed_at, lease, handed_at, handoff_key or reason.
+        With ``expect_state`` the change happens only if the row is in that state, with
+        ``expect_lease`` only if the row still carries that lease (the caller's claim).
         Returns True when the row changed."""
 
     @abstractmethod
-    def cancel_pending(self, subscriber_id, reason, *, campaign=None):
-        """Cancel every scheduled delivery of a subscriber (of one campaign, if given).
-        Returns how many."""
+    def cancel_pending(self, subscriber_id, reason, *, campaign=None, code=None):
+        """Cancel every scheduled delivery of a subscriber (of one campaign, if given), with
+        ``reason`` as the message and ``code`` as the reason code. Returns how many."""
 
     @abstractmethod
     def stale_sending(self, claimed_before):
-        """Deliveries left in ``sending`` that were claimed before the given time."""
+        """Deliveries left in ``sending`` that were claimed before the given time (read
+        only: ``take_over_stale`` is what recovery uses)."""
+
+    @abstractmethod
+    def waiting_on_a_problem(self, limit):
+        """(count, rows): scheduled deliveries whose reason is ``retrying``,
+        ``template_error`` or ``campaign_error`` (ledger.WAITING_ON_A_PROBLEM), the ``limit``
+        soonest due."""
 
     @abstractmethod
     def delivery_counts(self):
@@ -140,11 +187,13 @@ class Store(ABC):
 
     @abstractmethod
     def count_due(self, now):
-        """How many scheduled deliveries are due at or before ``now``."""
+        """How many scheduled deliveries of campaigns that are not braked are due at or
+        before ``now``."""
 
     @abstractmethod
     def next_due(self):
-        """The earliest due time of a scheduled delivery, or None."""
+        """The earliest due time of a scheduled delivery of a campaign that is not braked,
+        or None."""
 
     @abstractmethod
     def last_sent_at(self, subscriber_id, *, exclude_campaign=None):
@@ -178,8 +227,28 @@ class Store(ABC):
         Returns {(campaign, step): {"sent": n, "opened": n, ...}}."""
 
     @abstractmethod
+    def event_seen(self, provider, provider_event_id):
+        """Whether an event with this provider id was recorded already."""
+
+    @abstractmethod
     def find_delivery(self, provider_message_id):
         """The delivery the provider knows by this message id, or None."""
+
+    @abstractmethod
+    def remember_token(self, provider, token, *, now, keep_seconds):
+        """Record a signed webhook token as used; True the first time, False for a replay.
+        Tokens older than ``keep_seconds`` are forgotten (their signatures are refused as too
+        old by then)."""
+
+    @abstractmethod
+    def forget_token(self, provider, token):
+        """Forget a recorded webhook token (its events could not be applied, so the
+        provider's retry must be accepted)."""
+
+    @abstractmethod
+    def forget_rate_hits(self, *, keys=(), before=None):
+        """Delete the rate-limit hits of these keys (an erasure), and every hit older than
+        ``before`` (pruning). Returns how many rows went."""
 
     @abstractmethod
     def rate_limit(self, key, *, now, window_seconds, limit):
@@ -201,10 +270,13 @@ class Store(ABC):
 
     @abstractmethod
     def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
-                        created_from=None, created_before=None):
+                        created_from=None, created_before=None, until_id=None, text=None):
         """Up to ``limit`` subscribers with id > ``after_id``, in id order, filtered by
         status, tag and signup time (``created_from`` <= created_at < ``created_before``).
-        Walk a whole list page by page with memory that does not grow with it."""
+        Walk a whole list page by page with memory that does not grow with it.
+        With ``until_id`` only ids up to it are looked at (the admin's search reads a
+        bounded window per request); with ``text`` only subscribers whose lower-cased
+        address or name contains it, lower-cased (a plain substring: no wildcards)."""
 
     @abstractmethod
     def erase_subscriber(self, subscriber_id, *, erased_hash, key_id, now):
@@ -221,7 +293,90 @@ class Store(ABC):
     def erased_key_ids(self):
         """A dict of key_id -> number of erasure records made with that key."""
 
+    # --- the complaint and bounce brake (sender/brake.py) ---------------------------------
+    @abstractmethod
+    def brake_campaign(self, campaign, *, reason, details, now):
+        """Pause ``campaign``: from now on ``claim_due`` never hands out its deliveries, and
+        ``count_due`` and ``next_due`` leave them out (they wait, scheduled). ``reason`` is
+        the sentence shown to the coach, ``details`` a JSON-able dict. Returns True, or False
+        when the campaign is braked already (nothing changes then)."""
+
+    @abstractmethod
+    def resume_campaign(self, campaign, *, now):
+        """Lift the brake on ``campaign`` (``resumed_at = now``). True when it was braked."""
+
+    @abstractmethod
+    def campaign_brakes(self):
+        """Every campaign ever braked, as dicts (campaign, reason, details, braked_at,
+        resumed_at: None while the brake holds, waiting: its scheduled deliveries, counted
+        only while braked, else 0), in campaign order."""
+
+    @abstractmethod
+    def campaign_health(self, campaign, *, since, until):
+        """Of ``campaign``'s deliveries sent between ``since`` and ``until``: how many
+        (``sent``), and how many of those have a ``complained`` and a ``bounced`` event."""
+
     @abstractmethod
     def last_deliveries(self, state, limit):
         """The ``limit`` deliveries in ``state`` with the latest due times, latest first
         (``drip status`` shows recent failures without reading every failed row)."""
+
+    # --- the admin dashboard (sender/web/admin) -------------------------------------------
+    @abstractmethod
+    def set_admin_password(self, name, password_hash, *, now):
+        """Store (or replace) the password hash of the admin user ``name``."""
+
+    @abstractmethod
+    def admin_password(self, name):
+        """The stored password hash of ``name`` (exact, case-sensitive), or None."""
+
+    @abstractmethod
+    def has_admin_users(self):
+        """Whether any admin password is stored (the dashboard is off until one is)."""
+
+    @abstractmethod
+    def add_admin_session(self, token_hash, *, name, csrf, now):
+        """Record a session, known by a hash of its cookie's token, with its CSRF token."""
+
+    @abstractmethod
+    def admin_session(self, token_hash):
+        """{"name", "csrf", "created_at", "seen_at"} of that session, or None."""
+
+    @abstractmethod
+    def touch_admin_session(self, token_hash, *, now):
+        """Set the session's ``seen_at`` to ``now`` (its idle timeout counts from it)."""
+
+    @abstractmethod
+    def end_admin_sessions(self, *, token_hash=None, name=None, seen_before=None):
+        """Delete that session, every session of ``name``, and every session last seen
+        before ``seen_before``. Returns how many went."""
+
+    @abstractmethod
+    def add_audit(self, *, at, user, action, subscriber_id=None, target=None, details=None,
+                  ip=None):
+        """Append one entry to the admin audit log; returns its id. ``details`` is a
+        JSON-able dict; a subscriber is named by id only."""
+
+    @abstractmethod
+    def audit_log(self, *, limit, before_id=None, subscriber_id=None):
+        """The newest ``limit`` audit entries (with id < ``before_id``; about one
+        subscriber), newest first, as dicts (id, at, user, action, subscriber_id, target,
+        details, ip)."""
+
+    @abstractmethod
+    def period_counts(self, what, edges):
+        """For each span between consecutive ``edges`` (ascending times), how many of
+        ``what`` fall in it (edge <= time < next edge): "signups" (subscribers'
+        created_at), "confirmations" (confirmed_at), "unsubscribes" (withdrawn_at), "sent"
+        (deliveries' sent_at) or "due" (scheduled deliveries' due_at). Each span is one
+        range count on an index. Raises ValueError for any other ``what``."""
+
+    @abstractmethod
+    def count_subscribers(self, status):
+        """How many subscribers have ``status``: one count on the status index (the
+        dashboard's overview; cheaper than grouping the whole list)."""
+
+    @abstractmethod
+    def next_steps(self, campaign):
+        """{step: how many people's earliest scheduled email of ``campaign`` is that step}:
+        where each person in the sequence stands."""

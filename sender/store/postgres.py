@@ -28,7 +28,8 @@ from psycopg.types.json import Jsonb
 
 from ..errors import DripError, InvalidInput
 from ..models import Enrollment, delivery_from_row, subscriber_from_row
-from .base import Store
+from .base import Store, new_lease, period_source
+from .migrations import check_not_newer
 
 _WRITE_LOCK = 0x64726970          # "drip": the lock transaction() takes
 _MIGRATE_LOCK = 0x64726971
@@ -38,10 +39,10 @@ _SUBSCRIBER_COLUMNS = {
 }
 _DELIVERY_COLUMNS = {
     "state", "due_at", "provider", "provider_message_id", "last_error", "sent_at", "claimed_at",
-    "attempts",
+    "attempts", "lease", "handed_at", "handoff_key", "reason",
 }
 _TIME_COLUMNS = {"paused_at", "consent_at", "confirmed_at", "withdrawn_at", "due_at", "sent_at",
-                 "claimed_at"}
+                 "claimed_at", "handed_at"}
 
 PG_MIGRATIONS = [
     ("m001_core", """
@@ -127,6 +128,73 @@ PG_MIGRATIONS = [
         );
         CREATE INDEX subscribers_created ON subscribers (created_at);
     """),
+    ("m006_leases_and_handoffs", """
+        ALTER TABLE deliveries ADD COLUMN lease TEXT;
+        ALTER TABLE deliveries ADD COLUMN handed_at TIMESTAMPTZ;
+        ALTER TABLE deliveries ADD COLUMN handoff_key TEXT;
+        ALTER TABLE deliveries ADD COLUMN reason TEXT;
+        UPDATE deliveries SET reason = 'unsubscribed'
+            WHERE state = 'cancelled' AND last_error LIKE 'unsubscribed%';
+        UPDATE deliveries SET handed_at = claimed_at WHERE state = 'sending';
+        UPDATE deliveries SET reason = 'needs_decision'
+            WHERE state = 'sending' AND last_error LIKE 'interrupted during hand-off%';
+        CREATE INDEX deliveries_sending ON deliveries (claimed_at) WHERE state = 'sending';
+        CREATE INDEX deliveries_lease ON deliveries (lease) WHERE state = 'sending';
+        CREATE INDEX deliveries_waiting ON deliveries (due_at)
+            WHERE state = 'scheduled'
+            AND reason IN ('retrying', 'template_error', 'campaign_error');
+        CREATE TABLE webhook_tokens (
+            provider TEXT NOT NULL,
+            token TEXT NOT NULL,
+            seen_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (provider, token)
+        );
+        CREATE INDEX webhook_tokens_seen ON webhook_tokens (seen_at);
+    """),
+    ("m007_campaign_brakes", """
+        CREATE TABLE campaign_brakes (
+            campaign TEXT PRIMARY KEY,
+            braked_at TIMESTAMPTZ NOT NULL,
+            reason TEXT NOT NULL,
+            details JSONB NOT NULL DEFAULT '{}',
+            resumed_at TIMESTAMPTZ
+        );
+        CREATE INDEX deliveries_campaign ON deliveries (campaign, state, sent_at);
+    """),
+    ("m008_admin", """
+        CREATE TABLE admin_users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE admin_sessions (
+            token_hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            seen_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE INDEX admin_sessions_name ON admin_sessions (name);
+        CREATE INDEX admin_sessions_seen ON admin_sessions (seen_at);
+        CREATE TABLE admin_audit (
+            id BIGSERIAL PRIMARY KEY,
+            at TIMESTAMPTZ NOT NULL,
+            user_name TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subscriber_id BIGINT,
+            target TEXT,
+            details JSONB NOT NULL DEFAULT '{}',
+            ip TEXT
+        );
+        CREATE INDEX admin_audit_subscriber ON admin_audit (subscriber_id, id)
+            WHERE subscriber_id IS NOT NULL;
+        CREATE INDEX subscribers_confirmed ON subscribers (confirmed_at)
+            WHERE confirmed_at IS NOT NULL;
+        CREATE INDEX subscribers_withdrawn ON subscribers (withdrawn_at)
+            WHERE withdrawn_at IS NOT NULL;
+        CREATE INDEX deliveries_sent_at ON deliveries (sent_at) WHERE sent_at IS NOT NULL;
+    """),
 ]
 
 
@@ -152,7 +220,11 @@ class PostgresStore(Store):
                                         connect_timeout=connect_timeout,
                                         options="-c timezone=UTC")
             if migrate_schema:
-                migrate(self.conn)
+                try:
+                    migrate(self.conn)
+                except DripError:
+                    self.conn.close()
+                    raise
         except psycopg.Error as exc:
             raise DripError(f"cannot open database {masked(url)}: {str(exc).strip()} "
                             "(check DRIP_DATABASE)") from None
@@ -353,28 +425,48 @@ class PostgresStore(Store):
         # walks deliveries_due in order, stopping at ``limit``; ARRAY(...) makes the outer
         # update find the picked rows by primary key instead of scanning the ledger.
         rows = self._x(
-            "UPDATE deliveries SET state = 'sending', claimed_at = %(now)s WHERE id = ANY(ARRAY("
+            "UPDATE deliveries SET state = 'sending', claimed_at = %(now)s, lease = %(lease)s,"
+            " handed_at = NULL, handoff_key = NULL, reason = NULL WHERE id = ANY(ARRAY("
             "  SELECT d.id FROM deliveries d WHERE d.state = 'scheduled' AND d.due_at <= %(due_by)s"
             "  AND EXISTS (SELECT 1 FROM subscribers s WHERE s.id = d.subscriber_id AND ("
             "    s.status = 'active' AND d.campaign IS DISTINCT FROM %(pending)s"
             "    OR s.status = 'pending' AND d.campaign = %(pending)s))"
             "  AND (%(sub)s::bigint IS NULL OR d.subscriber_id = %(sub)s::bigint)"
+            "  AND d.campaign NOT IN (SELECT campaign FROM campaign_brakes"
+            "                         WHERE resumed_at IS NULL)"
             "  ORDER BY d.due_at, d.id LIMIT %(limit)s"
             "  FOR UPDATE OF d SKIP LOCKED"
             ")) AND state = 'scheduled' RETURNING *",
             {"now": _t(now), "due_by": _t(due_by or now), "pending": pending_campaign, "sub": subscriber_id,
-             "limit": int(limit)}).fetchall()
+             "limit": int(limit), "lease": new_lease()}).fetchall()
+        return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
+
+    def take_over_stale(self, claimed_before, now, *, limit=None):
+        # Like a claim: rows another process is taking over are skipped, and the re-checked
+        # claimed_at fails for a row another process took over and committed meanwhile.
+        rows = self._x(
+            "UPDATE deliveries SET claimed_at = %(now)s, lease = %(lease)s WHERE id = ANY(ARRAY("
+            "  SELECT id FROM deliveries WHERE state = 'sending' AND claimed_at < %(before)s"
+            "  ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+            ")) AND state = 'sending' AND claimed_at < %(before)s RETURNING *",
+            {"now": _t(now), "lease": new_lease(), "before": _t(claimed_before),
+             "limit": limit}).fetchall()
         return sorted((_delivery(r) for r in rows), key=lambda d: (d.due_at, d.id))
 
     def skip_ended(self, now):
         return self._x(
-            "UPDATE deliveries SET state = 'skipped', last_error = 'subscriber is ' || ("
+            "UPDATE deliveries SET state = 'skipped', reason = 'subscriber_ended', "
+            "last_error = 'subscriber is ' || ("
             "  SELECT status FROM subscribers s WHERE s.id = deliveries.subscriber_id) "
             "WHERE state = 'scheduled' AND due_at <= %s AND subscriber_id IN ("
             "  SELECT id FROM subscribers WHERE status IN ('unsubscribed','bounced','complained'))",
             (_t(now),)).rowcount
 
-    def update_delivery(self, delivery_id, *, expect_state=None, **changes):
+    def renew_lease(self, lease, at):
+        return self._x("UPDATE deliveries SET claimed_at = %s WHERE state = 'sending' "
+                       "AND lease = %s", (_t(at), lease)).rowcount
+
+    def update_delivery(self, delivery_id, *, expect_state=None, expect_lease=None, **changes):
         unknown = set(changes) - _DELIVERY_COLUMNS
         if unknown:
             raise ValueError(f"unknown delivery columns: {sorted(unknown)}")
@@ -384,12 +476,15 @@ class PostgresStore(Store):
         if expect_state:
             sql += " AND state = %s"
             params.append(expect_state)
+        if expect_lease:
+            sql += " AND lease = %s"
+            params.append(expect_lease)
         return self._x(sql, params).rowcount == 1
 
-    def cancel_pending(self, subscriber_id, reason, *, campaign=None):
-        sql = ("UPDATE deliveries SET state = 'cancelled', last_error = %s "
+    def cancel_pending(self, subscriber_id, reason, *, campaign=None, code=None):
+        sql = ("UPDATE deliveries SET state = 'cancelled', last_error = %s, reason = %s "
                "WHERE subscriber_id = %s AND state = 'scheduled'")
-        params = [reason, subscriber_id]
+        params = [reason, code, subscriber_id]
         if campaign:
             sql += " AND campaign = %s"
             params.append(campaign)
@@ -400,16 +495,24 @@ class PostgresStore(Store):
                        "ORDER BY id", (_t(claimed_before),)).fetchall()
         return [_delivery(r) for r in rows]
 
+    def waiting_on_a_problem(self, limit):
+        where = ("FROM deliveries WHERE state = 'scheduled' "
+                 "AND reason IN ('retrying', 'template_error', 'campaign_error')")
+        count = self._x(f"SELECT COUNT(*) AS n {where}").fetchone()["n"]
+        rows = self._x(f"SELECT * {where} ORDER BY due_at, id LIMIT %s", (int(limit),)).fetchall()
+        return count, [_delivery(r) for r in rows]
+
     def delivery_counts(self):
         rows = self._x("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
         return {r["state"]: r["n"] for r in rows}
 
     def count_due(self, now):
         return self._x("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'scheduled' "
-                       "AND due_at <= %s", (_t(now),)).fetchone()["n"]
+                       "AND due_at <= %s" + _NOT_BRAKED, (_t(now),)).fetchone()["n"]
 
     def next_due(self):
-        row = self._x("SELECT MIN(due_at) AS m FROM deliveries WHERE state = 'scheduled'")
+        row = self._x("SELECT MIN(due_at) AS m FROM deliveries WHERE state = 'scheduled'"
+                      + _NOT_BRAKED)
         return _out(row.fetchone()["m"])
 
     def last_sent_at(self, subscriber_id, *, exclude_campaign=None):
@@ -466,10 +569,37 @@ class PostgresStore(Store):
             summary.setdefault((r["campaign"], r["step"]), {})[r["type"]] = r["n"]
         return summary
 
+    def event_seen(self, provider, provider_event_id):
+        return self._x("SELECT 1 FROM events WHERE provider = %s AND provider_event_id = %s",
+                       (provider, provider_event_id)).fetchone() is not None
+
     def find_delivery(self, provider_message_id):
         row = self._x("SELECT * FROM deliveries WHERE provider_message_id = %s "
                       "ORDER BY id DESC LIMIT 1", (provider_message_id,)).fetchone()
         return _delivery(row) if row else None
+
+    def forget_token(self, provider, token):
+        self._x("DELETE FROM webhook_tokens WHERE provider = %s AND token = %s",
+                (provider, token))
+
+    def remember_token(self, provider, token, *, now, keep_seconds):
+        with self.transaction():
+            self._x("DELETE FROM webhook_tokens WHERE seen_at < %s",
+                    (_t(now - timedelta(seconds=keep_seconds)),))
+            cursor = self._x("INSERT INTO webhook_tokens (provider, token, seen_at) "
+                             "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                             (provider, token, _t(now)))
+        return cursor.rowcount == 1
+
+    def forget_rate_hits(self, *, keys=(), before=None):
+        removed = 0
+        with self.transaction():
+            if keys:
+                removed += self._x("DELETE FROM rate_hits WHERE key = ANY(%s)",
+                                   (list(keys),)).rowcount
+            if before is not None:
+                removed += self._x("DELETE FROM rate_hits WHERE at < %s", (_t(before),)).rowcount
+        return removed
 
     def rate_limit(self, key, *, now, window_seconds, limit):
         since = _t(now - timedelta(seconds=window_seconds))
@@ -508,8 +638,14 @@ class PostgresStore(Store):
         return {row["email"]: _subscriber(row) for row in rows}
 
     def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
-                        created_from=None, created_before=None):
+                        created_from=None, created_before=None, until_id=None, text=None):
         where, params = ["id > %s"], [after_id]
+        if until_id is not None:
+            where.append("id <= %s")
+            params.append(until_id)
+        if text:
+            where.append("(strpos(lower(email), %s) > 0 OR strpos(lower(name), %s) > 0)")
+            params += [text.lower(), text.lower()]
         if status:
             where.append("status = %s")
             params.append(status)
@@ -553,10 +689,135 @@ class PostgresStore(Store):
         rows = self._x("SELECT key_id, COUNT(*) AS n FROM erased GROUP BY key_id")
         return {r["key_id"]: r["n"] for r in rows}
 
+    # --- the complaint and bounce brake -------------------------------------------------
+    def brake_campaign(self, campaign, *, reason, details, now):
+        return self._x(
+            "INSERT INTO campaign_brakes (campaign, braked_at, reason, details) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (campaign) DO UPDATE SET "
+            "braked_at = excluded.braked_at, reason = excluded.reason, "
+            "details = excluded.details, resumed_at = NULL "
+            "WHERE campaign_brakes.resumed_at IS NOT NULL",
+            (campaign, _t(now), reason, Jsonb(details, dumps=partial(json.dumps, default=str)))
+        ).rowcount == 1
+
+    def resume_campaign(self, campaign, *, now):
+        return self._x("UPDATE campaign_brakes SET resumed_at = %s "
+                       "WHERE campaign = %s AND resumed_at IS NULL",
+                       (_t(now), campaign)).rowcount == 1
+
+    def campaign_brakes(self):
+        rows = self._x(
+            "SELECT b.*, CASE WHEN b.resumed_at IS NULL THEN (SELECT COUNT(*) FROM deliveries d "
+            "  WHERE d.campaign = b.campaign AND d.state = 'scheduled') ELSE 0 END AS waiting "
+            "FROM campaign_brakes b ORDER BY b.campaign").fetchall()
+        return [{"campaign": r["campaign"], "reason": r["reason"], "details": r["details"],
+                 "braked_at": _out(r["braked_at"]), "resumed_at": _out(r["resumed_at"]),
+                 "waiting": r["waiting"]} for r in rows]
+
+    def campaign_health(self, campaign, *, since, until):
+        row = self._x(
+            "SELECT COUNT(*) AS sent, "
+            "  COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM events e WHERE e.delivery_id = d.id"
+            "                                 AND e.type = 'complained')) AS complained, "
+            "  COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM events e WHERE e.delivery_id = d.id"
+            "                                 AND e.type = 'bounced')) AS bounced "
+            "FROM deliveries d WHERE d.campaign = %s AND d.state = 'sent' "
+            "AND d.sent_at >= %s AND d.sent_at <= %s",
+            (campaign, _t(since), _t(until))).fetchone()
+        return {"sent": row["sent"], "complained": row["complained"], "bounced": row["bounced"]}
+
     def last_deliveries(self, state, limit):
         rows = self._x("SELECT * FROM deliveries WHERE state = %s "
                        "ORDER BY due_at DESC, id DESC LIMIT %s", (state, int(limit))).fetchall()
         return [_delivery(r) for r in rows]
+
+    # --- the admin dashboard ------------------------------------------------------------
+    def set_admin_password(self, name, password_hash, *, now):
+        self._x("INSERT INTO admin_users (name, password_hash, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO UPDATE SET "
+                "password_hash = excluded.password_hash, updated_at = excluded.updated_at",
+                (name, password_hash, _t(now), _t(now)))
+
+    def admin_password(self, name):
+        row = self._x("SELECT password_hash FROM admin_users WHERE name = %s", (name,)).fetchone()
+        return row["password_hash"] if row else None
+
+    def has_admin_users(self):
+        return self._x("SELECT 1 AS one FROM admin_users LIMIT 1").fetchone() is not None
+
+    def add_admin_session(self, token_hash, *, name, csrf, now):
+        self._x("INSERT INTO admin_sessions (token_hash, name, csrf, created_at, seen_at) "
+                "VALUES (%s, %s, %s, %s, %s)", (token_hash, name, csrf, _t(now), _t(now)))
+
+    def admin_session(self, token_hash):
+        row = self._x("SELECT * FROM admin_sessions WHERE token_hash = %s",
+                      (token_hash,)).fetchone()
+        if row is None:
+            return None
+        return {"name": row["name"], "csrf": row["csrf"], "created_at": _out(row["created_at"]),
+                "seen_at": _out(row["seen_at"])}
+
+    def touch_admin_session(self, token_hash, *, now):
+        self._x("UPDATE admin_sessions SET seen_at = %s WHERE token_hash = %s",
+                (_t(now), token_hash))
+
+    def end_admin_sessions(self, *, token_hash=None, name=None, seen_before=None):
+        ended = 0
+        with self.transaction():
+            for condition, value in (("token_hash = %s", token_hash), ("name = %s", name),
+                                     ("seen_at < %s", _t(seen_before))):
+                if value is not None:
+                    ended += self._x(f"DELETE FROM admin_sessions WHERE {condition}",
+                                     (value,)).rowcount
+        return ended
+
+    def add_audit(self, *, at, user, action, subscriber_id=None, target=None, details=None,
+                  ip=None):
+        return self._x(
+            "INSERT INTO admin_audit (at, user_name, action, subscriber_id, target, details, ip) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (_t(at), user, action, subscriber_id, target,
+             Jsonb(details or {}, dumps=partial(json.dumps, default=str)), ip)).fetchone()["id"]
+
+    def audit_log(self, *, limit, before_id=None, subscriber_id=None):
+        where, params = [], []
+        if before_id is not None:
+            where.append("id < %s")
+            params.append(before_id)
+        if subscriber_id is not None:
+            where.append("subscriber_id = %s")
+            params.append(subscriber_id)
+        sql = "SELECT * FROM admin_audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._x(sql + " ORDER BY id DESC LIMIT %s", (*params, int(limit))).fetchall()
+        return [{"id": r["id"], "at": _out(r["at"]), "user": r["user_name"], "action": r["action"],
+                 "subscriber_id": r["subscriber_id"], "target": r["target"],
+                 "details": r["details"], "ip": r["ip"]} for r in rows]
+
+    def period_counts(self, what, edges):
+        table, column, condition = period_source(what)
+        spans = list(zip(edges, edges[1:], strict=False))
+        if not spans:
+            return []
+        rows = self._x(
+            f"SELECT (SELECT COUNT(*) FROM {table} WHERE {condition}{column} >= s.lo "
+            f"AND {column} < s.hi) AS n FROM unnest(%s::timestamptz[], %s::timestamptz[]) "
+            "WITH ORDINALITY AS s(lo, hi, i) ORDER BY s.i",
+            ([_t(lo) for lo, _ in spans], [_t(hi) for _, hi in spans])).fetchall()
+        return [row["n"] for row in rows]
+
+    def count_subscribers(self, status):
+        return self._x("SELECT COUNT(*) AS n FROM subscribers WHERE status = %s",
+                       (status,)).fetchone()["n"]
+
+    def next_steps(self, campaign):
+        rows = self._x(
+            "SELECT step, COUNT(*) AS n FROM (SELECT step, ROW_NUMBER() OVER (PARTITION BY "
+            "subscriber_id ORDER BY due_at, id) AS n FROM deliveries "
+            "WHERE campaign = %s AND state = 'scheduled') AS f WHERE n = 1 GROUP BY step",
+            (campaign,)).fetchall()
+        return {row["step"]: row["n"] for row in rows}
 
 
 def migrate(conn, *, upto=None):
@@ -568,6 +829,8 @@ def migrate(conn, *, upto=None):
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
             "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
         done = {r["version"] for r in conn.execute("SELECT version FROM schema_migrations")}
+        check_not_newer(max(done, default=0), len(PG_MIGRATIONS),
+                        where=f"the PostgreSQL database {masked(conn.info.dsn)}")
         for version, (name, sql) in enumerate(PG_MIGRATIONS[:upto], start=1):
             if version in done:
                 continue
@@ -581,6 +844,11 @@ def migrate(conn, *, upto=None):
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
     return applied
+
+
+# Leaves out the deliveries of a braked campaign (they wait for `drip campaigns resume`).
+_NOT_BRAKED = (" AND campaign NOT IN (SELECT campaign FROM campaign_brakes "
+               "WHERE resumed_at IS NULL)")
 
 
 def _to_db(column, value):

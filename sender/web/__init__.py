@@ -12,7 +12,13 @@ Routes:
     GET  /confirm/<token>       a page with a button; POST confirms (double opt-in)
     GET  /unsubscribe/<token>   a page with a button; POST unsubscribes (RFC 8058)
     POST /events/<provider>     provider event webhooks (postmark, sendgrid, mailgun, resend)
+    GET  /guide                 302 to the current guide page (/guide/pdf: its PDF)
+    GET  /guide/<version>/<f>   the guide page or PDF, built on demand, cached for a year
     GET  /healthz               "ok"
+         /admin/...             the coach's dashboard: a second app mounted in front of this
+                                one by create_app, unless DRIP_ADMIN=off (sender/web/admin/)
+
+Pages can be overridden from ``DRIP_TEMPLATES_DIR/web/`` (``pages.py``).
 """
 
 from __future__ import annotations

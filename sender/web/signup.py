@@ -8,11 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import InvalidInput
+from ..errors import HeaderInjection, InvalidInput
 from ..message import normalize_email
+from ..subscribers import check_text
 
 HONEYPOT = "website"          # hidden from people; bots fill it in
-RESERVED = {"email", "name", "consent", "source", "timezone", HONEYPOT}
+RESERVED = {"email", "name", "consent", "source", "timezone", "redirect", HONEYPOT}
 MAX_FIELDS = 10
 MAX_FIELD_LENGTH = 500
 FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")
@@ -55,8 +56,9 @@ def read_signup(data):
         raise InvalidInput("Please enter a valid email address.") from None
     if values.get("consent", "").strip().lower() not in TICKED:
         raise InvalidInput("Please tick the box to agree to receive the emails.")
+    _check(values.get("name", ""), "name", "Your name")
     name = values.get("name", "").strip() or None
-    if name and (len(name) > 200 or any(c in name for c in "\r\n")):
+    if name and len(name) > 200:
         raise InvalidInput("Please shorten your name to one line of up to 200 characters.")
     source = values.get("source", "").strip() or "signup-form"
     if not SOURCE.fullmatch(source):
@@ -68,14 +70,23 @@ def read_signup(data):
     for key, value in extra.items():
         if not FIELD_NAME.fullmatch(key):
             raise InvalidInput(f"The field name {key[:40]!r} is not allowed.")
+        _check(value, f"field {key}", f"The field {key!r}")
         value = value.strip()
-        if len(value) > MAX_FIELD_LENGTH or any(c in value for c in "\r\n"):
+        if len(value) > MAX_FIELD_LENGTH:
             raise InvalidInput(f"The field {key!r} is too long (one line, up to "
                                f"{MAX_FIELD_LENGTH} characters).")
         if value:
             fields[key] = value
     return Signup(email=email, name=name, timezone=values.get("timezone", "").strip() or None,
                   source=source, fields=fields)
+
+
+def _check(value, label, what):
+    """subscribers.check_text, with its refusal worded for the person filling in the form."""
+    try:
+        check_text(label, value)
+    except HeaderInjection as exc:
+        raise InvalidInput(f"{what} {exc.reason}; please remove it.") from None
 
 
 def consent_text(settings):

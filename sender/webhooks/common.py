@@ -6,6 +6,15 @@ from datetime import UTC, datetime
 
 from ..errors import DripError
 
+# How far a signed timestamp may be from our clock, either way. A captured request is
+# refused once it is older than this, and within it a provider's one-time token is
+# accepted once (see ``remember``); a few minutes leaves room for clock drift and for the
+# provider's own queueing.
+MAX_AGE_SECONDS = 5 * 60
+# How long a used token is remembered: longer than its signed timestamp stays acceptable
+# (a request may arrive MAX_AGE early and be replayed until MAX_AGE late), with a margin.
+TOKEN_KEEP_SECONDS = 3 * MAX_AGE_SECONDS
+
 
 class Unverified(DripError):
     """The request could not be shown to come from the provider (answered with 401)."""
@@ -41,3 +50,21 @@ def header(headers, name):
         lowered = name.lower()
         value = next((v for k, v in headers.items() if k.lower() == lowered), "")
     return value or ""
+
+
+def check_age(timestamp, now):
+    """Raise Unverified unless ``timestamp`` (unix seconds, as signed by the provider) is
+    within MAX_AGE_SECONDS of ``now``."""
+    try:
+        sent = datetime.fromtimestamp(int(str(timestamp).strip()), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise Unverified("malformed timestamp") from None
+    if abs((now - sent).total_seconds()) > MAX_AGE_SECONDS:
+        raise Unverified("timestamp too old or in the future")
+
+
+def remember(store, provider, token, *, now):
+    """Record a verified request's one-time token; raise Unverified if it was used before
+    (the same signature sent again, perhaps with other event data)."""
+    if not store.remember_token(provider, token, now=now, keep_seconds=TOKEN_KEEP_SECONDS):
+        raise Unverified("this signed request was already received (a replay)")

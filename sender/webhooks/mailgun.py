@@ -2,6 +2,11 @@
 
 One JSON object per request: ``signature`` {timestamp, token, signature} and
 ``event-data``; our ``v:delivery_id`` comes back in ``user-variables``.
+
+Mailgun signs only the timestamp and the token, not the event data, so a captured
+signature would otherwise pass with any event in it: the timestamp must be within
+``MAX_AGE_SECONDS`` of our clock, and the token is returned to be remembered, so it is
+accepted once.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import hmac
 import json
 
 from ..events import BOUNCED, PROVIDER_EVENTS, Event
-from .common import Unverified, parse_time
+from .common import Unverified, check_age, parse_time
 
 NAME = "mailgun"
 
@@ -29,6 +34,8 @@ def verify(settings, headers, body, *, now):
     expected = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, given):
         raise Unverified("bad signature")
+    check_age(timestamp, now)
+    return token
 
 
 def parse(headers, payload):

@@ -2,6 +2,12 @@
 
 One JSON object per request, with ``RecordType`` Delivery, Open, Click, Bounce,
 SpamComplaint or SubscriptionChange; our ``delivery_id`` comes back in ``Metadata``.
+
+Postmark signs no timestamp and sends no one-time token, so the age and replay checks
+of the other providers have nothing to check here: the password, kept secret by HTTPS,
+is the whole proof (a captured request carries it, so whoever could replay one could
+forge one; keep it long and random). A request Postmark sends twice is recorded once,
+by each event's ``ID``.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ def verify(settings, headers, body, *, now):
     ok_password = hmac.compare_digest(given_password.encode(), password.encode())
     if not (ok_user and ok_password):
         raise Unverified("wrong basic auth credentials")
+    return None
 
 
 def parse(headers, payload):

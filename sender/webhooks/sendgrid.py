@@ -1,10 +1,11 @@
 """SendGrid's event webhook: an ECDSA P-256 (SHA-256) signature over timestamp + body.
 
 The verification key is the base64 DER public key SendGrid shows when signature
-verification is on (the timestamp is not checked for age: a replayed batch is
-absorbed by each event's unique ``sg_event_id``); the signature header holds a base64 DER signature. The body
-is a JSON array of events; our ``custom_args`` (``delivery_id``) appear at the
-top level of each event.
+verification is on; the signature header holds a base64 DER signature. The signed
+timestamp must be within ``MAX_AGE_SECONDS`` of our clock, so a captured batch cannot
+be sent again later; within that window a repeated batch is absorbed by each event's
+unique ``sg_event_id``. The body is a JSON array of events; our ``custom_args``
+(``delivery_id``) appear at the top level of each event.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..events import BOUNCED, COMPLAINED, PROVIDER_EVENTS, UNSUBSCRIBED, Event
-from .common import Unverified, header, parse_time
+from .common import Unverified, check_age, header, parse_time
 
 NAME = "sendgrid"
 DROP_REASONS = (("Bounced Address", BOUNCED), ("Invalid", BOUNCED),
@@ -49,6 +50,8 @@ def verify(settings, headers, body, *, now):
                    ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, binascii.Error, ValueError):
         raise Unverified("bad signature") from None
+    check_age(timestamp, now)
+    return None
 
 
 def _message_id(sg_message_id):

@@ -22,7 +22,7 @@ def invoke(monkeypatch):
 
     def run(root, *args, **settings):
         monkeypatch.chdir(root)
-        return CliRunner().invoke(cli, ["--env-file", "/nonexistent/.env", *args],
+        return CliRunner().invoke(cli, list(args),
                                   env=base_env(root, **settings), catch_exceptions=False)
 
     return run

@@ -127,3 +127,21 @@ def test_attach_guide_in_a_step_overrides_the_default(project, make_drip, attach
     welcome = drip.campaigns.get("welcome")
     assert welcome.steps[0].attach_guide is False
     assert compose(drip, SAMPLES[0].subscriber, welcome, welcome.steps[0], now=NOW).attachments == []
+
+
+@needs_shipped
+@pytest.mark.parametrize("attach, step_says, attached", [
+    ("false", None, False), ("true", None, True), ("true", "false", False)])
+def test_the_welcome_email_says_attached_only_when_the_pdf_is(shipped, make_drip, monkeypatch,
+                                                                attach, step_says, attached):
+    monkeypatch.setattr(guide, "_memory", weakref.WeakKeyDictionary())
+    if step_says:
+        path = shipped / "campaigns/welcome.toml"
+        path.write_text(path.read_text().replace("attach_guide = true", f"attach_guide = {step_says}"))
+    drip = make_drip(base_env(shipped, DRIP_GUIDE_ATTACH=attach, DRIP_GUIDE_BUILD_DIR=shipped / "cache"))
+    welcome = drip.campaigns.get("welcome")
+    message = compose(drip, SAMPLES[0].subscriber, welcome, welcome.steps[0], now=NOW)
+    assert bool(message.attachments) is attached
+    for part in (message.text, _words(unescape(re.sub(r"<[^>]+>", " ", message.html)))):
+        assert ("attached to this email as a PDF" in part) is attached
+        assert ("opens it in your browser, with a PDF you can download" in part) is not attached

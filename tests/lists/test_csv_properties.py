@@ -12,11 +12,13 @@ from hypothesis import strategies as st
 from sender.lists import import_csv
 from tests.conftest import at
 
-NAMES = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=40)
+# Anything a name may hold: control characters, line separators and '=?' are refused.
+NAMES = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")),
+                max_size=40).filter(lambda s: "=?" not in s)
 LOCALS = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])   # examples: the profile's
 @given(rows=st.lists(st.tuples(LOCALS, NAMES), min_size=1, max_size=25),
        delimiter=st.sampled_from([",", ";"]), bom=st.booleans())
 def test_any_names_round_trip_and_each_address_once(tmp_path_factory, env, make_drip, rows, delimiter, bom):

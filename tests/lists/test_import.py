@@ -3,6 +3,8 @@ number, dry runs, re-runs and enrolment. Every test checks what was stored."""
 
 from __future__ import annotations
 
+import codecs
+import json
 from datetime import timedelta
 
 import pytest
@@ -46,13 +48,92 @@ def test_comma_file_with_quotes_and_map(drip, csv_file, do_import):
 
 
 def test_other_encoding(drip, csv_file, do_import):
-    path = csv_file("email,name\nrene@example.com,Ren\u00e9e\n", encoding="cp1252")
-    with pytest.raises(lists.ImportFailed, match=r"line 2: the file is not valid utf-8 .*"
+    path = csv_file("email,name\nrene@example.com,Ren\u00e9e\nbo@example.com,Bo\n", encoding="cp1252")
+    report = do_import(path)
+    assert errors(report) == [(2, "not valid utf-8 (invalid continuation byte: byte 0xe9 at "
+                                  "byte 21 of the line); not imported")]
+    assert "--encoding" in report.warnings[0]
+    assert list(stored(drip)) == ["bo@example.com"]
+    again = do_import(path, encoding="cp1252")
+    assert (again.imported, again.existing, again.rejected) == (1, 1, 0)
+    assert drip.store.get_subscriber(email="rene@example.com").name == "Ren\u00e9e"
+
+
+def test_every_undecodable_line_is_reported_and_the_rest_imports(drip, csv_file, do_import):
+    path = csv_file(b"email,name\n"
+                    b"ana@example.com,Ana\n"
+                    b"rene@example.com,Ren\xe9e\n"             # 3: Latin-1, not UTF-8
+                    b"bo@example.com,Bo\n"
+                    b"zoe@example.com,Zo\xc3\n"                # 5: a sequence cut short
+                    b'multi@example.com,"two\nlines \xff"\n'   # 6-7: one row, bad byte on 7
+                    b"cy@example.com,\xc3\xa7y\n"              # 8: valid UTF-8
+                    b"\xfe\xfe@example.com,X\n"                # 9
+                    b"dee@example.com,Dee\n")
+    report = do_import(path)
+    found = errors(report)
+    assert [line for line, _ in found] == [3, 5, 7, 9]
+    assert found[1] == (5, "not valid utf-8 (invalid continuation byte: byte 0xc3 at byte 19 of "
+                           "the line); not imported")
+    assert found[3] == (9, "not valid utf-8 (invalid start byte: byte 0xfe at byte 1 of the "
+                           "line); not imported")
+    assert (report.rows, report.imported, report.rejected) == (8, 4, 4)
+    assert sorted(stored(drip)) == ["ana@example.com", "bo@example.com", "cy@example.com",
+                                    "dee@example.com"]
+    assert drip.store.get_subscriber(email="cy@example.com").name == "\u00e7y"
+    assert report.warnings == ["4 lines are not valid utf-8 (each is listed with its line "
+                               "number); if the file was saved in another encoding, run the "
+                               "import again with --encoding, e.g. --encoding cp1252: people "
+                               "already imported are left as they are"]
+
+
+def test_latin1_file_without_and_with_its_encoding(drip, csv_file, do_import):
+    names = ["Ana", "Ren\u00e9e", "Bo", "Jos\u00e9", "Zo\u00eb", "Cy"]
+    path = csv_file("email,name\n" + "".join(f"p{i}@example.com,{n}\n" for i, n in enumerate(names)),
+                    encoding="latin-1")
+    first = do_import(path)
+    assert [line for line, _ in errors(first)] == [3, 5, 6]
+    assert all("not valid utf-8" in reason for _, reason in errors(first))
+    assert sorted(stored(drip)) == ["p0@example.com", "p2@example.com", "p5@example.com"]
+    again = do_import(path, encoding="latin-1")
+    assert (again.imported, again.existing, again.rejected, again.warnings) == (3, 3, 0, [])
+    assert {p.email: p.name for p in drip.store.list_subscribers()} == {
+        f"p{i}@example.com": n for i, n in enumerate(names)}
+
+
+def test_bytes_the_given_encoding_does_not_define(drip, csv_file, do_import):
+    # 0x81 and 0x8d have no character in cp1252.
+    path = csv_file(b"email,name\na@example.com,\x81\nb@example.com,B\xe9\nc@example.com,\x8d\n")
+    report = do_import(path, encoding="cp1252")
+    assert errors(report) == [
+        (2, "not valid cp1252 (character maps to <undefined>: byte 0x81 at byte 15 of the "
+            "line); not imported"),
+        (4, "not valid cp1252 (character maps to <undefined>: byte 0x8d at byte 15 of the "
+            "line); not imported")]
+    assert {p.email: p.name for p in drip.store.list_subscribers()} == {"b@example.com": "B\u00e9"}
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32"])
+def test_wide_encodings_report_bad_lines_too(drip, csv_file, do_import, codec):
+    order = "utf-32-le" if codec == "utf-32" else ("utf-16-le" if codec == "utf-16" else codec)
+    lone = "\ud800".encode(order, "surrogatepass")   # half of a surrogate pair: not decodable
+    bom = {"utf-16": codecs.BOM_UTF16_LE, "utf-32": codecs.BOM_UTF32_LE}.get(codec, b"")
+    path = csv_file(bom + "email;name\nana@example.com;\u00c1na\r\n".encode(order)
+                    + "bad@example.com;B".encode(order) + lone + "\n".encode(order)
+                    + "cy@example.com;\u010a\u0a0a\u0d0a\n".encode(order)  # 0x0a bytes in letters
+                    + "bo@example.com;Bo\n".encode(order))
+    report = do_import(path, encoding=codec)
+    assert [line for line, _ in errors(report)] == [3]
+    assert errors(report)[0][1].startswith(f"not valid {codec} (")
+    assert {p.email: p.name for p in drip.store.list_subscribers()} == {
+        "ana@example.com": "\u00c1na", "cy@example.com": "\u010a\u0a0a\u0d0a", "bo@example.com": "Bo"}
+
+
+def test_header_in_another_encoding_stops_before_anything_is_imported(drip, csv_file, do_import):
+    path = csv_file("e-mail,pr\u00e9nom\na@example.com,A\n", encoding="latin-1")
+    with pytest.raises(lists.ImportFailed, match=r"line 1 \(the header\) is not valid utf-8 .*"
                                                  r"--encoding cp1252"):
         do_import(path)
     assert drip.store.subscriber_counts() == {}
-    assert do_import(path, encoding="cp1252").imported == 1
-    assert drip.store.get_subscriber(email="rene@example.com").name == "Ren\u00e9e"
 
 
 def test_utf16_with_bom(drip, csv_file, do_import):
@@ -213,3 +294,23 @@ def test_cli_import(run, drip, project):
     assert missing.exit_code == 2 and "Missing option '--consent'" in missing.output
     failed = run("subscribers", "import", "list.csv", "--consent", "x", "--map", "Nope=email")
     assert failed.exit_code == 1 and "--map names no column in the header: nope" in failed.output
+
+
+def test_cli_reports_every_undecodable_line(run, drip, project):
+    (project / "list.csv").write_bytes(b"email;name\na@example.com;Ren\xe9e\nb@example.com;B\n"
+                                       b"c@example.com;Jos\xe9\n")
+    result = run("subscribers", "import", "list.csv", "--consent", "paper form")
+    assert result.exit_code == 1
+    assert ("list.csv: line 2: not valid utf-8 (invalid continuation byte: byte 0xe9 at byte 18 "
+            "of the line); not imported") in result.stderr
+    assert "list.csv: line 4: not valid utf-8" in result.stderr
+    assert "warning: 2 lines are not valid utf-8" in result.stderr
+    assert "3 rows: 1 imported, 0 already on the list, 2 rejected" in result.stdout
+    assert list(stored(drip)) == ["b@example.com"]
+    data = json.loads(run("subscribers", "import", "list.csv", "--consent", "paper form",
+                          "--encoding", "latin-1", "--dry-run", "--json").stdout)
+    assert (data["imported"], data["existing"], data["rejected"], data["errors"]) == (2, 1, 0, [])
+    assert data["stopped"] is None
+    data = json.loads(run("subscribers", "import", "list.csv", "--consent", "paper form",
+                          "--json").stdout)
+    assert [e["line"] for e in data["errors"]] == [2, 4] and data["existing"] == 1

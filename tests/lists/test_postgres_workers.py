@@ -3,55 +3,14 @@ exactly once (skipped, with the reason, when PostgreSQL is not installed)."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sender.models import Consent
-from tests.conftest import REPO, base_env
+from tests.support import base_env, run_workers, seed
 
 DELIVERIES = 20_000
 WORKERS = 4
-
-
-def seed(drip, count, due):
-    """``count`` active subscribers, each with one due delivery of course/one."""
-    store = drip.store
-    consent = Consent(source="test", at=due)
-    for start in range(0, count, 5000):
-        store.add_subscribers([{"email": f"w{i}@example.com", "status": "active",
-                                "consent": consent}
-                               for i in range(start, min(start + 5000, count))], now=due)
-    after, rows = 0, []
-    while page := store.subscriber_page(after_id=after, limit=5000):
-        rows += [{"subscriber_id": p.id, "campaign": "course", "step": "one", "due_at": due}
-                 for p in page]
-        after = page[-1].id
-    store.add_deliveries(rows, now=due)
-    store.set_meta("campaign-fingerprint:course", drip.campaigns.get("course").fingerprint())
-    store.set_meta("campaign-fingerprint:welcome", drip.campaigns.get("welcome").fingerprint())
-    store.set_meta("campaign-fingerprint:confirmation",
-                   drip.campaigns.get("confirmation").fingerprint())
-
-
-def run_workers(environ, cwd, count):
-    """Start ``count`` `drip worker --exit-when-idle` processes; return how many emails each
-    one reports sending."""
-    command = [sys.executable, "-m", "sender", "--env-file", "/nonexistent/.env", "worker",
-               "--interval", "0.5", "--exit-when-idle"]
-    env = {**os.environ, **environ, "PYTHONPATH": str(REPO)}
-    workers = [subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(count)]
-    sent = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=600)
-        assert worker.returncode == 0, err[-2000:]
-        sent.append(sum(int(n) for n in re.findall(r"^(\d+) sent", out, re.M)))
-    return sent
 
 
 @pytest.mark.slow

@@ -343,6 +343,9 @@ class CrashAfterSend:
         self.provider = provider
         self.name, self.batch_size = provider.name, provider.batch_size
         self.max_schedule_ahead = provider.max_schedule_ahead
+        self.replay_window = provider.replay_window
+        self.handoff_keys = provider.handoff_keys
+        self.handoff_chunks = provider.handoff_chunks
 
     def send(self, messages):
         self.provider.send(messages)
@@ -362,12 +365,13 @@ def test_crash_between_send_and_record_is_reconciled_by_postmark_metadata(fake_a
     def answer(seen):
         if seen.path.startswith("/messages/outbound"):
             did = seen.path.split("metadata_delivery_id=")[1].split("&")[0]
-            if found and did in sent_ids:
-                return Reply(200, {"TotalCount": 1, "Messages": [{"MessageID": sent_ids[did]}]})
+            stream = seen.path.split("messagestream=")[1].split("&")[0]
+            if found and sent_ids.get(did, (None, None))[1] == stream:   # a search names a stream
+                return Reply(200, {"TotalCount": 1, "Messages": [{"MessageID": sent_ids[did][0]}]})
             return Reply(200, {"TotalCount": 0, "Messages": []})
         reply = speak(seen)
         for item, out in zip(seen.json(), reply.body, strict=True):
-            sent_ids[item["Metadata"]["delivery_id"]] = out["MessageID"]
+            sent_ids[item["Metadata"]["delivery_id"]] = (out["MessageID"], item["MessageStream"])
         return reply
 
     api.default = answer
@@ -384,28 +388,79 @@ def test_crash_between_send_and_record_is_reconciled_by_postmark_metadata(fake_a
     rows = welcome_rows(drip2)
     assert report.recovered == 2
     searches = [r for r in api.requests if r.path.startswith("/messages/outbound")]
-    assert len(searches) == 2
+    # Each delivery is looked for in the broadcast stream, then in the transactional one
+    # (where the welcome emails went).
+    assert [r.path.split("messagestream=")[1] for r in searches] == ["broadcast", "outbound"] * 2
     batches = [r for r in api.requests if r.path == "/email/batch"]
     if found:
         assert {d.state for d in rows} == {"sent"} and len(batches) == 1   # no second send
-        assert sorted(d.provider_message_id for d in rows) == sorted(sent_ids.values())
+        assert sorted(d.provider_message_id for d in rows) == sorted(i for i, _ in sent_ids.values())
     else:
         # Postmark has no record of them: provably not sent, so they go out now.
         assert {d.state for d in rows} == {"sent"} and len(batches) == 2
 
 
-def test_crash_with_resend_is_reported_for_a_decision_not_resent(fake_api, env, make_drip):
+@pytest.mark.parametrize("reached", [True, False])
+def test_crash_with_resend_replays_the_identical_batch_with_its_key(fake_api, env, make_drip,
+                                                                   reached):
+    """A kill after the hand-off began: the recovery sends the identical request with the same
+    Idempotency-Key. Resend answers from its memory when the first one reached it (nothing is
+    delivered twice) and delivers it now when it never did; no decision is left to the coach."""
     api = fake_api("resend")
     provider = make_provider("resend", api.url)
-    drip = make_drip(env, provider=CrashAfterSend(provider))
-    add_people(drip, 1)
+
+    class CrashAround(CrashAfterSend):
+        def send(self, messages):
+            if reached:
+                self.provider.send(messages)
+            raise SystemExit("power cut")
+
+    drip = make_drip(env, provider=CrashAround(provider))
+    add_people(drip, 3)
     with pytest.raises(SystemExit):
         dispatch.send_due(drip, now=NOW + timedelta(minutes=1))
+    assert {d.handed_at is not None for d in welcome_rows(drip)} == {True}
     drip2 = make_drip(env, provider=provider)
     report = dispatch.send_due(drip2, now=NOW + timedelta(minutes=30))
-    assert report.undecided == 1 and len(api.requests) == 1
-    (row,) = welcome_rows(drip2)
-    assert row.state == "sending" and "drip resolve" in row.last_error
+    assert report.undecided == 0 and report.recovered == 3
+    batches = [r for r in api.requests if r.path == "/emails/batch"]
+    assert len(batches) == (2 if reached else 1)
+    assert len({r.headers["Idempotency-Key"] for r in batches}) == 1
+    if reached:
+        assert batches[0].body == batches[1].body           # byte for byte the same request
+    assert sorted(e["to"][0] for e in api.default.delivered) == [
+        'P 0 <p0@example.com>', 'P 1 <p1@example.com>', 'P 2 <p2@example.com>']
+    assert {d.state for d in welcome_rows(drip2)} == {"sent"}
+
+
+def test_resend_crash_before_the_hand_off_is_sent_again_without_asking(fake_api, env, make_drip):
+    api = fake_api("resend")
+    provider = make_provider("resend", api.url)
+    drip = make_drip(env, provider=provider)
+    add_people(drip, 2)
+    claimed = drip.store.claim_due(NOW + timedelta(minutes=1), 10, pending_campaign="confirmation")
+    assert len(claimed) == 2                     # killed here: claimed, never handed over
+    report = dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=30))
+    assert report.undecided == 0 and report.sent == 2
+    assert len(api.default.delivered) == 2
+
+
+def test_resend_409_while_the_first_request_is_in_progress_is_settled_later(fake_api, env,
+                                                                           make_drip):
+    api = fake_api("resend")
+    api.script = [Reply(409, {"statusCode": 409, "name": "concurrent_idempotent_requests",
+                              "message": "Same idempotency key used while original request "
+                                         "is still in progress."})]
+    provider = make_provider("resend", api.url)
+    drip = make_drip(env, provider=provider)
+    add_people(drip, 2)
+    first = dispatch.send_due(drip, now=NOW + timedelta(minutes=1))
+    assert first.failed == 0 and first.unconfirmed == 2
+    assert {d.state for d in welcome_rows(drip)} == {"sending"}
+    later = dispatch.send_due(drip, now=NOW + timedelta(minutes=30))
+    assert later.failed == 0 and later.undecided == 0
+    assert {d.state for d in welcome_rows(drip)} == {"sent"}
+    assert len(api.default.delivered) == 2
 
 
 @pytest.mark.parametrize("name", ["sendgrid", "mailgun", "resend"])
@@ -435,3 +490,45 @@ def test_postmark_account_stop_inside_a_batch_records_what_went(fake_api):
     with pytest.raises(ProviderError, match="not allowed to send"):
         provider.send([make_message(3)])
     assert len(api.requests) == 1
+
+
+def test_resend_recovery_after_a_member_left_between_claim_and_hand_off(fake_api, env, make_drip):
+    """The request's key is made over the members actually sent, so the replay after a crash
+    matches it even when someone unsubscribed between the claim and the hand-off."""
+    api = fake_api("resend")
+    provider = make_provider("resend", api.url)
+
+    class CrashBefore(CrashAfterSend):
+        def send(self, messages):
+            raise SystemExit("power cut")
+
+    drip = make_drip(env, provider=CrashBefore(provider))
+    add_people(drip, 3)
+    batch = drip.store.claim_due(NOW + timedelta(minutes=1), 10, pending_campaign="confirmation")
+    subscribers.unsubscribe(drip, subscribers.get(drip, "p1@example.com"), now=NOW)
+    with pytest.raises(SystemExit):
+        dispatch._send_batch(drip, batch, NOW + timedelta(minutes=1), dispatch.SendReport(),
+                             "confirmation")
+    report = dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=30))
+    assert report.undecided == 0 and report.recovered == 2
+    assert sorted(e["to"][0] for e in api.default.delivered) == [
+        "P 0 <p0@example.com>", "P 2 <p2@example.com>"]
+
+
+def test_resend_replay_that_cannot_tell_asks_the_coach_at_once(fake_api, env, make_drip,
+                                                               project):
+    """After a crash the template was edited: the rebuilt request differs, Resend answers 409
+    for the known key, and the delivery waits for a decision now (not for a day)."""
+    api = fake_api("resend")
+    provider = make_provider("resend", api.url)
+    drip = make_drip(env, provider=CrashAfterSend(provider))
+    add_people(drip, 1)
+    with pytest.raises(SystemExit):
+        dispatch.send_due(drip, now=NOW + timedelta(minutes=1))
+    template = project / "templates" / "emails" / "welcome" / "hello.html"
+    template.write_text(template.read_text() + "\n<p>One more line.</p>\n")
+    report = dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=30))
+    assert report.undecided == 1 and report.unconfirmed == 0
+    (row,) = welcome_rows(make_drip(env))
+    assert (row.state, row.reason) == ("sending", "needs_decision")
+    assert len(api.default.delivered) == 1

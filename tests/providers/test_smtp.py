@@ -15,14 +15,16 @@ from sender import dispatch, subscribers
 from sender.errors import ProviderError
 from sender.providers.base import ACCEPTED, REJECTED, RETRY, UNKNOWN
 from sender.providers.smtp import SmtpProvider
+from tests.conftest import at
 
 from .conftest import NOW, PDF, free_port, make_message
 
 aiosmtpd = pytest.importorskip("aiosmtpd", reason="aiosmtpd is not installed (pip install -e '.[test]')")
 pytest.importorskip("cryptography", reason="cryptography is not installed (pip install -e '.[test]')")
 
-from aiosmtpd.controller import Controller  # noqa: E402
 from aiosmtpd.smtp import AuthResult  # noqa: E402
+
+from .smtp_server import Recorder, StrictController  # noqa: E402
 
 USER, PASSWORD = "coach", "smtp-pass-123"
 
@@ -55,9 +57,9 @@ def certificate(tmp_path_factory):
     return cert_path, key_path
 
 
-class Mailbox:
+class Mailbox(Recorder):
     def __init__(self):
-        self.received = []
+        super().__init__()
         self.logins = []
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -74,9 +76,7 @@ class Mailbox:
         if b"Subject: Week 8" in envelope.content:
             server.transport.close()              # the connection drops during DATA
             return None
-        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                              session.ssl is not None))
-        return "250 2.0.0 queued"
+        return await super().handle_DATA(server, session, envelope)
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         ok = auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
@@ -86,25 +86,25 @@ class Mailbox:
 
 @pytest.fixture
 def smtp_server(certificate):
-    """server(tls='starttls'|'tls'|'none') -> (mailbox, port), a real SMTP server on loopback."""
+    """server(tls='starttls'|'tls'|'none', refuse_ehlo=False) -> (mailbox, port), a real SMTP
+    server on loopback that, like Postfix, refuses MAIL until the client has greeted it."""
     controllers = []
 
-    def start(tls="starttls"):
+    def start(tls="starttls", *, refuse_ehlo=False):
         cert, key = certificate
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(cert, key)
         mailbox = Mailbox()
-        port = free_port()
-        options = dict(hostname="127.0.0.1", port=port, authenticator=mailbox.authenticate,
-                       auth_require_tls=tls == "starttls")
+        options = dict(authenticator=mailbox.authenticate, auth_require_tls=tls == "starttls",
+                       refuse_ehlo=refuse_ehlo)
         if tls == "starttls":
             options.update(tls_context=context, require_starttls=True)
         elif tls == "tls":
             options.update(ssl_context=context)
-        controller = Controller(mailbox, **options)
+        controller = StrictController(mailbox, **options)
         controller.start()
         controllers.append(controller)
-        return mailbox, port
+        return mailbox, controller.port
 
     yield start
     for controller in controllers:
@@ -238,3 +238,85 @@ def test_idle_connection_closed_by_the_server_is_reopened(smtp_server, certifica
     finally:
         provider.close()
     assert len(mailbox.received) == 2 and len(mailbox.logins) == 2
+
+
+# --- the greeting: a server that requires HELO/EHLO, as Postfix does ---------------------------
+def smtp_env(port, security, login):
+    extra = {"DRIP_PROVIDER": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port),
+             "SMTP_SECURITY": security}
+    if login:
+        extra.update(SMTP_USERNAME=USER, SMTP_PASSWORD=PASSWORD)
+    return extra
+
+
+def welcome_rows(drip):
+    return sorted((d for d in drip.store.deliveries() if d.campaign == "welcome"), key=lambda d: d.id)
+
+
+def assert_delivered(mailbox, drip, emails, *, starttls):
+    """Each address got its welcome email from our envelope sender, and the store says sent."""
+    rows = welcome_rows(drip)
+    assert [(d.state, d.provider) for d in rows] == [("sent", "smtp")] * len(emails)
+    assert mailbox.refused == []                       # nothing was answered "send HELO first"
+    got = {r.rcpt_tos[0]: r for r in mailbox.received}
+    assert sorted(got) == sorted(emails) and len(mailbox.received) == len(emails)
+    by_id = {d.provider_message_id: d for d in rows}
+    for email in emails:
+        received = got[email]
+        assert received.mail_from == "coach@example.com" and received.rcpt_tos == [email]
+        assert received.starttls == starttls
+        parsed = message_from_bytes(received.content, policy=policy.default)
+        assert parsed["To"].addresses[0].addr_spec == email
+        assert parsed["Subject"].startswith("Welcome")
+        row = by_id[parsed["Message-ID"]]                  # the stored row is this message
+        assert drip.store.get_subscriber(id=row.subscriber_id).email == email
+
+
+@pytest.mark.parametrize(("security", "login"), [("none", False), ("starttls", False),
+                                                 ("starttls", True), ("tls", False)])
+def test_drip_send_greets_a_server_that_requires_it(smtp_server, certificate, run, drip, monkeypatch,
+                                                    security, login):
+    mailbox, port = smtp_server(security)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))     # trust the test certificate
+    emails = ["ana@example.com", "bo@example.com"]
+    for email in emails:
+        subscribers.add_subscriber(drip, email, now=NOW, confirmed=True)
+    result = run("send", "--now", "2026-03-09T17:01Z", extra_env=smtp_env(port, security, login))
+    assert result.exit_code == 0, result.output
+    assert "2 sent" in result.output
+    assert_delivered(mailbox, drip, emails, starttls=security == "starttls")
+    # EHLO on connecting and, after STARTTLS (RFC 3207: a new session), EHLO again.
+    expected = [("EHLO", False), ("EHLO", True)] if security == "starttls" else [("EHLO", False)]
+    assert mailbox.greetings == expected
+    assert [ok for _, ok in mailbox.logins] == ([True] if login else [])
+
+
+def test_falls_back_to_helo_when_ehlo_is_refused(smtp_server, run, drip):
+    mailbox, port = smtp_server("none", refuse_ehlo=True)
+    subscribers.add_subscriber(drip, "ana@example.com", now=NOW, confirmed=True)
+    result = run("send", "--now", "2026-03-09T17:01Z", extra_env=smtp_env(port, "none", False))
+    assert result.exit_code == 0, result.output
+    assert mailbox.greetings == [("HELO", False)]
+    assert_delivered(mailbox, drip, ["ana@example.com"], starttls=False)
+
+
+@pytest.mark.parametrize(("security", "login"), [("none", False), ("starttls", False),
+                                                 ("starttls", True)])
+def test_greets_again_after_the_server_closed_the_connection(smtp_server, certificate, env, make_drip,
+                                                             security, login):
+    mailbox, port = smtp_server(security)
+    provider = SmtpProvider("127.0.0.1", port, security=security, username=USER if login else None,
+                            password=PASSWORD if login else None,
+                            ssl_context=client_context(certificate), timeout=5)
+    drip = make_drip(env, provider=provider)          # one provider, one connection kept open
+    subscribers.add_subscriber(drip, "ana@example.com", now=NOW, confirmed=True)
+    assert dispatch.send_due(drip, now=at("2026-03-09T17:01Z")).sent == 1
+    mailbox.close_connections()                        # the server drops the idle connection
+    subscribers.add_subscriber(drip, "bo@example.com", now=NOW, confirmed=True)
+    report = dispatch.send_due(drip, now=at("2026-03-09T17:02Z"))
+    assert report.sent == 1 and report.failed == report.retried == 0, report.to_dict()
+    assert_delivered(mailbox, drip, ["ana@example.com", "bo@example.com"],
+                     starttls=security == "starttls")
+    once = [("EHLO", False), ("EHLO", True)] if security == "starttls" else [("EHLO", False)]
+    assert mailbox.greetings == once * 2                # the new connection was greeted too
+    assert len(mailbox.logins) == (2 if login else 0)

@@ -64,14 +64,19 @@ def iso(moment):
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_trials(trials, seed, *, people_per_trial=6, max_kill_after=1.2, workdir=None, log=print):
+def run_trials(trials, seed, *, people_per_trial=6, max_kill_after=1.2, workdir=None, log=print,
+               senders=1, slow=0.0):
+    """``senders`` processes are started together in each trial and killed at their own
+    random moments; with ``slow`` that share of the provider's answers comes after the HTTP
+    timeout (the batch accepted all the same), so the outcome is unknown to the sender."""
     rng = random.Random(seed)
     counts = Counts(seed=seed)
     owned = workdir is None
     root = Path(workdir or tempfile.mkdtemp(prefix="drip-crash-"))
     project = root / "project"
     shutil.copytree(FIXTURE, project)
-    recorder = PostmarkRecorder(latency=0.01)
+    recorder = PostmarkRecorder(latency=0.01, rng=random.Random(seed + 1) if slow else None,
+                                odds={"slow": slow}, slow_seconds=0.6)
     env = {
         "DRIP_DATABASE": str(project / "drip.db"),
         "DRIP_PROVIDER": "postmark",
@@ -80,12 +85,14 @@ def run_trials(trials, seed, *, people_per_trial=6, max_kill_after=1.2, workdir=
         "DRIP_FROM": "Coach Example <coach@example.com>",
         "DRIP_POSTAL_ADDRESS": "123 Example St, Redmond, WA 98052, USA",
         "DRIP_BASE_URL": "https://mail.example.com",
+        "DRIP_ALLOW_EXAMPLE_VALUES": "true",   # a test setup: Postmark here is a loopback recorder
         "DRIP_SECRET_KEY": "crash-harness-secret-0123456789abcdefghijkl",
         "DRIP_CAMPAIGNS_DIR": str(project / "campaigns"),
         "DRIP_TEMPLATES_DIR": str(project / "templates"),
         "DRIP_SEND_WINDOW": "always",
         "DRIP_MIN_GAP": "0",
         "DRIP_CLAIM_TIMEOUT": "10m",
+        "DRIP_HTTP_TIMEOUT": "0.3",
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
     }
     drip = Drip(Settings.from_env(env))
@@ -98,22 +105,29 @@ def run_trials(trials, seed, *, people_per_trial=6, max_kill_after=1.2, workdir=
             for _ in range(people_per_trial):
                 subscribers.add_subscriber(drip, f"p{person}@example.com", now=enrolled, confirmed=True)
                 person += 1
-            kind = "worker" if rng.random() < 0.3 else "send"
-            if kind == "send":
-                moment += timedelta(minutes=11)
-                args = ["send", "--now", iso(moment)]
-            else:
+            moment += timedelta(minutes=11)
+            # The processes of one trial share a clock: all `send --now` the same moment, or
+            # all workers on the real clock. (A sender a day ahead of a live worker would take
+            # its fresh claims for stale ones: that is clock skew beyond DRIP_CLAIM_TIMEOUT,
+            # which no lease can survive.)
+            if rng.random() < 0.3:
                 args = ["worker", "--interval", "0.2"]
-            proc = subprocess.Popen([sys.executable, "-m", "sender", "--env-file", "/nonexistent", *args],
-                                    env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
-            kill_after = rng.uniform(0.05, max_kill_after)
-            try:
-                proc.wait(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                counts.killed += 1
+            else:
+                args = ["send", "--now", iso(moment)]
+            procs = []
+            for _ in range(senders):
+                procs.append((subprocess.Popen(
+                    [sys.executable, "-m", "sender", *args], env=env, cwd=project,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True),
+                    rng.uniform(0.05, max_kill_after)))
+            started = time.monotonic()
+            for proc, kill_after in sorted(procs, key=lambda p: p[1]):
+                try:
+                    proc.wait(timeout=max(kill_after - (time.monotonic() - started), 0.001))
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    counts.killed += 1
             counts.trials += 1
             if not _integrity_ok(project / "drip.db"):
                 counts.integrity_failures += 1
@@ -121,11 +135,16 @@ def run_trials(trials, seed, *, people_per_trial=6, max_kill_after=1.2, workdir=
         # Finish: clean runs past every claim timeout, until nothing is due.
         for _ in range(5):
             moment += timedelta(minutes=11)
-            done = subprocess.run([sys.executable, "-m", "sender", "--env-file", "/nonexistent", "send",
-                                   "--now", iso(moment)], env=env, cwd=REPO, capture_output=True,
-                                  text=True, timeout=300)
+            done = subprocess.run([sys.executable, "-m", "sender", "send", "--now", iso(moment)],
+                                  env=env, cwd=project, capture_output=True, text=True, timeout=300)
             if done.returncode not in (0, 1):
                 raise RuntimeError(done.stderr)
+        if slow:
+            recorder.odds = {}           # the provider recovers; the finishing runs settle all
+            for _ in range(3):
+                moment += timedelta(minutes=11)
+                subprocess.run([sys.executable, "-m", "sender", "send", "--now", iso(moment)],
+                               env=env, cwd=project, capture_output=True, text=True, timeout=300)
         _tally(drip, recorder, counts, moment)
         return counts
     finally:
@@ -164,10 +183,15 @@ def main():
                                                  "duplicated deliveries.")
     parser.add_argument("--trials", type=int, default=300)
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
+    parser.add_argument("--senders", type=int, default=1,
+                        help="processes started together in each trial")
+    parser.add_argument("--slow", type=float, default=0.0,
+                        help="share of provider answers that come after the HTTP timeout")
     args = parser.parse_args()
-    print(f"crash harness: seed={args.seed} trials={args.trials}", flush=True)
-    counts = run_trials(args.trials, args.seed)
-    print(counts.line())
+    print(f"crash harness: seed={args.seed} trials={args.trials} senders={args.senders} "
+          f"slow={args.slow}", flush=True)
+    counts = run_trials(args.trials, args.seed, senders=args.senders, slow=args.slow)
+    print(counts.line(f"crash senders={args.senders} slow={args.slow}"))
     bad = counts.lost + counts.duplicated + counts.integrity_failures
     print(f"{counts.deliveries - bad} passed, {bad} failed")
     sys.exit(1 if bad else 0)

@@ -26,7 +26,7 @@ def test_two_senders_and_two_workers_send_each_delivery_once(project, make_drip,
     for n in range(300):
         subscribers.add_subscriber(drip, f"p{n}@example.com", now=past, confirmed=True)
     expected = 900
-    base = [sys.executable, "-m", "sender", "--env-file", "/nonexistent"]
+    base = [sys.executable, "-m", "sender"]
     procs = [subprocess.Popen(base + args, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
              for args in (["send"], ["worker", "--interval", "0.2"]) * 2]

@@ -49,9 +49,15 @@ class Server:
         self.settings = Settings.from_env(env)
         self.url = env["DRIP_BASE_URL"]
         self.outbox = root / "outbox"
+        self.app = None
+
+    def drain(self):
+        """Wait until the app's background sender has done every job it was given."""
+        assert self.app.drain(timeout=30), "the background sender did not finish within 30 s"
 
     def emails(self):
-        """The outbox messages, oldest first, parsed."""
+        """The outbox messages, oldest first, parsed (once the background sender is done)."""
+        self.drain()
         paths = sorted(self.outbox.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) \
             if self.outbox.exists() else []
         return [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in paths]
@@ -84,11 +90,16 @@ def start_server(project, make_drip):
         env = base_env(root, **{**defaults, **overrides})
         clock = Clock(START)
         server = Server(root, env, clock, http)
-        http.app = create_app(server.settings, clock=clock)
+        http.app = server.app = create_app(server.settings, clock=clock)
         thread = threading.Thread(target=http.serve_forever, kwargs={"poll_interval": 0.05},
                                   daemon=True)
         thread.start()
-        server.drip = lambda: make_drip(env)
+
+        def drip():
+            server.drain()
+            return make_drip(env)
+
+        server.drip = drip
         running.append((http, thread))
         return server
 
@@ -97,6 +108,16 @@ def start_server(project, make_drip):
         http.shutdown()
         http.server_close()
         thread.join(timeout=10)
+        http.app.close(timeout=10)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine(request):
+    """Settings for ``start_server`` that put its store on SQLite (the default) or on the
+    throwaway PostgreSQL server (skipped with the reason when PostgreSQL is missing)."""
+    if request.param == "sqlite":
+        return {}
+    return {"DRIP_DATABASE": request.getfixturevalue("postgres_url")}
 
 
 @pytest.fixture

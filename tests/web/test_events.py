@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-import time
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -48,7 +48,7 @@ def postmark(server, payload, *, password=POSTMARK_PASSWORD):
 
 def sendgrid(server, events, *, key=None, tamper=False):
     body = json.dumps(events).encode()
-    timestamp = str(int(time.time()))
+    timestamp = str(int(server.clock.now.timestamp()))
     signature = (key or server.sendgrid_private).sign(timestamp.encode() + body,
                                                       ec.ECDSA(hashes.SHA256()))
     if tamper:
@@ -60,7 +60,7 @@ def sendgrid(server, events, *, key=None, tamper=False):
 
 
 def mailgun(server, event_data, *, key=MAILGUN_KEY):
-    timestamp, token = "1773079200", "a" * 50
+    timestamp, token = str(int(server.clock.now.timestamp())), secrets.token_hex(25)
     signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     payload = {"signature": {"timestamp": timestamp, "token": token, "signature": signature},
                "event-data": event_data}
@@ -208,8 +208,9 @@ def test_resend_signed_complaint_suppresses(hooks):
     assert get(drip, "ana@example.com").status == "complained"
     [event] = drip.store.events()
     assert event["provider_event_id"] == "msg_1" and event["delivery_id"] == delivery.id
-    # A replay of the same signed request within the window is recorded once.
-    assert resend(hooks, resend_complaint(delivery)).json()["duplicates"] == 1
+    # The same signed request again within the window is a replay: refused, nothing added.
+    assert resend(hooks, resend_complaint(delivery)).status_code == 401
+    assert len(hooks.drip().store.events()) == 1
 
 
 def test_resend_forged_or_stale_is_401(hooks):

@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 import requests
 from werkzeug.test import Client
 
+from sender.backup import migrate_database
+from sender.errors import DatabaseMissing
 from sender.web import create_app
 
 
@@ -21,9 +24,10 @@ def free_port():
 
 
 def test_drip_serve_answers_until_stopped(env, project):
+    migrate_database(env["DRIP_DATABASE"])     # as `drip init` does; serve never makes one
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "sender", "--env-file", "/nonexistent/.env", "serve",
+        [sys.executable, "-m", "sender", "serve",
          "--port", str(port)], cwd=project, env={**os.environ, **env},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -43,10 +47,13 @@ def test_drip_serve_answers_until_stopped(env, project):
     assert list((project / "outbox").glob("*.eml"))
 
 
-def test_create_app_reads_the_environment(env, monkeypatch, project):
+def test_create_app_reads_the_environment(env, monkeypatch, project, make_drip):
     monkeypatch.chdir(project)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    with pytest.raises(DatabaseMissing, match="drip.db"):   # never a new, empty database
+        create_app()
+    assert make_drip(env).store.schema_version() > 0          # as `drip init` makes it
     client = Client(create_app())
     assert client.get("/healthz").text == "ok"
     response = client.post("/subscribe", json={"email": "bea@example.com", "consent": True})
@@ -77,3 +84,19 @@ def test_a_bad_limit_setting_is_named(env):
 
     with pytest.raises(ConfigError, match="DRIP_SIGNUP_LIMIT_IP"):
         create_app(Settings.from_env({**env, "DRIP_SIGNUP_LIMIT_IP": "lots"}))
+
+
+def test_create_app_under_a_production_server_refuses_example_values(env, monkeypatch, project):
+    """waitress/gunicorn build the app with create_app(): with a real provider and the
+    example values `drip init` wrote, it refuses to start, as `drip serve` does."""
+    import pytest
+
+    from sender.errors import ConfigError
+
+    monkeypatch.chdir(project)
+    real = {**env, "DRIP_PROVIDER": "postmark", "POSTMARK_SERVER_TOKEN": "pm-x",
+            "DRIP_ALLOW_EXAMPLE_VALUES": "false"}
+    for name, value in real.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="DRIP_FROM"):
+        create_app()
