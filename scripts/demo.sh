@@ -23,9 +23,13 @@ DEMO=build/demo
 rm -rf "$DEMO" && mkdir -p "$DEMO"
 drip() { .venv/bin/drip --env-file "$DEMO/.env" "$@"; }
 DRIP_DATABASE="$DEMO/drip.db" .venv/bin/drip init --path "$DEMO/.env" >/dev/null
+# Relative paths in a settings file are relative to its folder: the database and the outbox
+# live beside it, the campaigns and templates are the repository's.
 cat >> "$DEMO/.env" <<SETTINGS
-DRIP_DATABASE=$DEMO/drip.db
-DRIP_OUTBOX_DIR=$DEMO/outbox
+DRIP_DATABASE=drip.db
+DRIP_OUTBOX_DIR=outbox
+DRIP_CAMPAIGNS_DIR=$PWD/campaigns
+DRIP_TEMPLATES_DIR=$PWD/templates
 SETTINGS
 
 START=2026-03-02T17:00Z      # a Monday
