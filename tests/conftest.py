@@ -89,3 +89,21 @@ def run(env, monkeypatch, project):
                                   catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture
+def reload_log():
+    """The records the reloader logs (the CLI turns off propagation of the drip loggers)."""
+    import logging
+
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    logger = logging.getLogger("drip.reload")
+    handler = Keep(level=logging.INFO)
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)

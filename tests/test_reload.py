@@ -13,8 +13,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 from email import policy
 
-import pytest
-
 from sender import subscribers
 from sender.backup import migrate_database
 from sender.config import Settings
@@ -24,22 +22,6 @@ from tests.conftest import REPO, at
 from tests.test_worker import wait_for
 
 START = at("2026-03-02T18:00Z")   # a Monday, 10:00 in Los Angeles
-
-
-@pytest.fixture
-def reload_log():
-    """The records the reloader logs (the CLI turns off propagation of the drip loggers)."""
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    logger = logging.getLogger("drip.reload")
-    handler = Keep(level=logging.INFO)
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def outbox(project):

@@ -22,23 +22,18 @@ from PIL import Image
 
 from sender.preview import build_site
 from sender.samples import SAMPLES
+from tests.chromium import needs_chromium, start_chromium
 from tests.conftest import REPO, base_env
 
 from .conftest import needs_shipped
 from .references import difference
-from .test_screenshots import CHROMEDRIVER, CHROMIUM
 
 WIDTHS = (600, 375)
 GMAIL_CLIP = 102 * 1024
 WELL_UNDER = 60 * 1024          # each email's HTML: well under the clip
 NOW = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
 
-pytestmark = [
-    needs_shipped,
-    pytest.mark.skipif(not CHROMIUM or not shutil.which(CHROMEDRIVER),
-                       reason="headless Chromium not installed (Debian packages chromium and "
-                              "chromium-driver; scripts/install-test-tools.sh installs them)"),
-]
+pytestmark = [needs_shipped, needs_chromium]
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +56,8 @@ def emails(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tmp_path_factory.mktemp("chrome")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 "--force-device-scale-factor=1", "--font-render-hinting=none",
-                 f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path_factory.mktemp("chrome"), "--hide-scrollbars",
+                            "--force-device-scale-factor=1", "--font-render-hinting=none")
     yield driver
     driver.quit()
 

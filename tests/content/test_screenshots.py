@@ -16,18 +16,14 @@ from PIL import Image
 
 from sender.preview import build_site
 from sender.samples import SAMPLES
+from tests.chromium import needs_chromium, start_chromium
 from tests.conftest import FIXTURES, base_env
 
 from .conftest import SHIPPED, needs_shipped
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver"
 WIDTHS = (375, 600)
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM or not shutil.which(CHROMEDRIVER),
-    reason="headless Chromium not installed (Debian packages chromium and chromium-driver; "
-           "scripts/install-test-tools.sh installs them)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +47,7 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tmp_path_factory.mktemp("chrome")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--hide-scrollbars", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path_factory.mktemp("chrome"), "--hide-scrollbars")
     yield driver
     driver.quit()
 

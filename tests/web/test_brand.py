@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import time
 
 import pytest
 import requests
@@ -15,20 +13,13 @@ from PIL import Image
 
 from sender.config import Brand, Settings
 from sender.errors import ConfigError, InvalidInput
+from tests.chromium import needs_chromium, start_chromium, wait_for
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver"
 BRAND = {"DRIP_BRAND_COLOR": "#0a7b83", "DRIP_BRAND_ACCENT": "#c2185b",
          "DRIP_BRAND_FONT": "Trebuchet MS"}
 BRAND_RGB = (0x0A, 0x7B, 0x83)
 ACCENT_CSS = "rgb(194, 24, 91)"
 EMAIL_COLOURS = ("#8a4a36", "#f5efe9", "#2e2a27")   # templates/emails/_layout.html
-
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM or not shutil.which(CHROMEDRIVER),
-    reason="headless Chromium not installed (Debian packages chromium and chromium-driver; "
-           "scripts/install-test-tools.sh installs them)")
-
 
 @pytest.mark.parametrize("name, value", [
     ("DRIP_BRAND_COLOR", "red"),
@@ -134,32 +125,11 @@ def test_a_broken_override_shows_the_built_in_page_and_says_where(start_server, 
 # --- in a real browser -------------------------------------------------------------------
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                 f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    service = Service(CHROMEDRIVER, env={"TZ": "America/Chicago", "PATH": "/usr/bin:/bin"})
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path / "chrome", "--hide-scrollbars",
+                            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                            env={"TZ": "America/Chicago", "PATH": "/usr/bin:/bin"})
     yield driver
     driver.quit()
-
-
-def wait_for(check, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _brand_pixels(png):

@@ -3,46 +3,18 @@ email, and the welcome email with the guide goes out."""
 
 from __future__ import annotations
 
-import shutil
-import time
-
 import pytest
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from tests.chromium import needs_chromium, start_chromium, wait_for
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM or not shutil.which(CHROMEDRIVER),
-    reason="headless Chromium not installed (Debian packages chromium and chromium-driver; "
-           "scripts/install-test-tools.sh installs them)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path / "chrome")
     yield driver
     driver.quit()
-
-
-def wait_for(check, what, timeout=20):
-    """Poll ``check()`` until it is true, up to a deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_signup_confirm_and_welcome_in_a_browser(server, browser):

@@ -7,26 +7,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-import pytest
 import requests
 
 # The app looks at the files at most once a second of its clock; the tests move that clock.
 LATER = timedelta(seconds=2)
-
-
-@pytest.fixture
-def reload_log():
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record)
-
-    logger = logging.getLogger("drip.reload")
-    handler = Keep(level=logging.INFO)
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 def sign_up(server, address):

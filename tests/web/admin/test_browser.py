@@ -6,57 +6,29 @@ test's tmp folder (``screenshots/``), kept with pytest's other artefacts."""
 
 from __future__ import annotations
 
-import shutil
-import time
 from datetime import timedelta
 
 import pytest
 from PIL import Image
 
 from sender.web.admin import auth
+from tests.chromium import needs_chromium, start_chromium, wait_for
 from tests.web.admin.conftest import PASSWORD, add_people
 from tests.web.conftest import START
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = "/usr/bin/chromedriver"
 BRAND = {"DRIP_BRAND_COLOR": "#0a7b83", "DRIP_BRAND_ACCENT": "#c2185b",
          "DRIP_BRAND_FONT": "Trebuchet MS"}
 BRAND_RGB = (0x0A, 0x7B, 0x83)
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM or not shutil.which(CHROMEDRIVER),
-    reason="headless Chromium not installed (Debian packages chromium and chromium-driver; "
-           "scripts/install-test-tools.sh installs them)")
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 def browser(tmp_path):
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-                 f"--user-data-dir={tmp_path / 'chrome'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(tmp_path / "chrome", "--hide-scrollbars",
+                            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1")
     yield driver
     driver.quit()
-
-
-def wait_for(check, what, timeout=20):
-    """Poll ``check()`` until it is true, up to a deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def brand_pixels(png):
