@@ -13,7 +13,7 @@ prints; the CLI shows the report.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from .dns_checks import (
@@ -26,40 +26,16 @@ from .dns_checks import (
     dmarc,
     tags,
 )
+from .doctor_providers import provider_checks
+from .doctor_report import FAIL, OK, SKIP, WARN, Check, Report
+from .doctor_web import web_checks
 from .identity import aligned
 
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+__all__ = ["FAIL", "OK", "SKIP", "WARN", "Check", "Context", "Report", "diagnose"]
+
 # Mailbox services whose own DMARC policy makes mail "From" them fail when a provider sends it.
 FREE_MAILBOXES = {"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "hotmail.com",
                   "live.com", "aol.com", "icloud.com", "me.com", "gmx.com", "proton.me"}
-
-
-@dataclass
-class Check:
-    id: str
-    status: str
-    title: str
-    detail: str
-    fix: str = ""          # the exact record or setting to add, when something is missing
-
-    def to_dict(self):
-        return asdict(self)
-
-
-@dataclass
-class Report:
-    checks: list = field(default_factory=list)
-
-    @property
-    def ok(self):
-        return not any(c.status == FAIL for c in self.checks)
-
-    def by_id(self, ident):
-        return [c for c in self.checks if c.id == ident]
-
-    def to_dict(self):
-        counts = {s: sum(c.status == s for c in self.checks) for s in (OK, WARN, FAIL, SKIP)}
-        return {"ok": self.ok, "counts": counts, "checks": [c.to_dict() for c in self.checks]}
 
 
 @dataclass(frozen=True)
@@ -125,9 +101,6 @@ class Context:
 
 def diagnose(settings, *, lookup=None, web=True, provider=True, ca_bundle=None, timeout=10.0):
     """Every check, in the order the coach should fix them; returns a Report."""
-    from .doctor_providers import provider_checks
-    from .doctor_web import web_checks
-
     ctx = Context(settings, lookup or Dns(timeout=timeout))
     report = Report()
     report.checks += identity_checks(ctx)

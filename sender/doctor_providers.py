@@ -12,7 +12,7 @@ thinks of the sending domain.
 
 from __future__ import annotations
 
-from .doctor import FAIL, OK, SKIP, WARN, Check
+from .doctor_report import FAIL, OK, SKIP, WARN, Check
 from .errors import ConfigError, ProviderError
 
 STREAM_KINDS = {"POSTMARK_MESSAGE_STREAM": "Broadcasts",

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from .doctor import FAIL, OK, Check
+from .doctor_report import FAIL, OK, Check
 from .tokens import UNSUBSCRIBE, Signer
 
 

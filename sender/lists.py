@@ -1,4 +1,4 @@
-"""Whole lists: CSV import, CSV/JSONL export, one person's data, erasure on request.
+"""Whole lists: CSV import, CSV/JSONL export, one person's data.
 
 Import streams the file through the csv module in batches, so memory does not
 grow with the file; every rejected row is reported with its line number and
@@ -6,23 +6,14 @@ reason and the rest imports; re-running the same file changes nothing (people
 already on the list are left as they are). Each batch is committed on its own, so
 when the database stops taking rows part-way (a full disk), ``ImportStopped`` says
 which lines were saved and which were not, and re-running the file adds the rest.
-
-Erasure keeps only a one-way hash of the address in the ``erased`` table. The
-hash is HMAC-SHA256 under a key derived from DRIP_SECRET_KEY, not a plain
-SHA-256: addresses are easy to guess, so a plain hash of ``ana@example.com``
-can be confirmed by anyone who gets a copy of the database (or a backup) by
-hashing candidate addresses, which would undo the erasure. With a keyed hash
-the table alone reveals nothing. The cost: the check only works with the key
-that made the hash; each record keeps a short key id, and ``import`` warns
-when records were made with a different DRIP_SECRET_KEY.
+Addresses erased on request (``erasure.py``) are never imported again; ``import``
+warns when erasure records were made with a different DRIP_SECRET_KEY.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
-import hmac
 import io
 import itertools
 import json
@@ -36,6 +27,7 @@ from pathlib import Path
 from . import columns
 from . import subscribers as subscriber_ops
 from .columns import ImportFailed, _norm, map_columns, parse_map  # noqa: F401 - lists.parse_map
+from .erasure import erased_with_other_key, erasure_hash
 from .errors import DripError, InvalidInput
 from .message import normalize_email
 from .models import Consent, iso
@@ -62,34 +54,6 @@ class ImportStopped(ImportFailed):
     def __init__(self, message, report):
         super().__init__(message)
         self.report = report
-
-
-# --- erasure hashes ------------------------------------------------------------------------
-def _erasure_key(secret):
-    return hmac.new(secret.encode(), b"drip erasure v1", hashlib.sha256).digest()
-
-
-def erasure_key_id(secret):
-    """A short, public fingerprint of the key that makes erasure hashes."""
-    return hashlib.sha256(_erasure_key(secret)).hexdigest()[:12]
-
-
-def erasure_hash(secret, email):
-    """The one-way hash kept for an erased (normalised) address."""
-    return hmac.new(_erasure_key(secret), email.encode(), hashlib.sha256).hexdigest()
-
-
-def is_erased(drip, email):
-    """Whether this normalised address was erased on request."""
-    digest = erasure_hash(drip.settings.secret_key, email)
-    return bool(drip.store.erased_hashes([digest]))
-
-
-def erased_with_other_key(drip):
-    """How many erasure records were made with a different DRIP_SECRET_KEY (they cannot be
-    checked any more)."""
-    current = erasure_key_id(drip.settings.secret_key)
-    return sum(n for key_id, n in drip.store.erased_key_ids().items() if key_id != current)
 
 
 # --- import --------------------------------------------------------------------------------
@@ -615,52 +579,3 @@ def person_data(drip, email):
                     "received_at": iso(e["received_at"])}
                    for _, e in sorted(events.items())],
     }
-
-
-# --- erasure -------------------------------------------------------------------------------
-@dataclass
-class Erasure:
-    email: str
-    found: bool
-    deleted: dict
-    files_removed: int = 0
-
-
-def erase(drip, email, *, now):
-    """Erase a person on request: their record, enrolments, deliveries and events go, and
-    so do the outbox copies of emails sent to them and the signup rate-limit rows naming
-    their address or the IP of their consent record; only the keyed hash of the address
-    stays, so no later import or add mails them by accident. Someone not on the list is
-    recorded too (they asked never to be mailed)."""
-    email = normalize_email(email)
-    store = drip.store
-    person = store.get_subscriber(email=email)
-    files = []
-    rate_keys = [f"email:{email}"]
-    if person is not None:
-        files = [d.provider_message_id for d in store.deliveries(subscriber_id=person.id)
-                 if d.provider == "outbox" and d.provider_message_id]
-        if person.consent.ip:
-            rate_keys.append(f"ip:{person.consent.ip}")
-    with store.transaction():
-        deleted = store.erase_subscriber(
-            person.id if person else None, erased_hash=erasure_hash(drip.settings.secret_key, email),
-            key_id=erasure_key_id(drip.settings.secret_key), now=now)
-        store.forget_rate_hits(keys=rate_keys)
-    removed = 0
-    outbox = Path(drip.settings.get("DRIP_OUTBOX_DIR"))
-    for name in files:
-        path = outbox / Path(name).name
-        if path.is_file():
-            path.unlink()
-            removed += 1
-    return Erasure(email, person is not None, deleted, removed)
-
-
-def check_not_erased(drip, email):
-    """Raise InvalidInput when this normalised address was erased on request."""
-    if is_erased(drip, email):
-        raise InvalidInput(f"{email} asked to be erased; drip will not add them again. If they "
-                           "sign up again themselves, their new consent comes through the "
-                           "signup form")
-

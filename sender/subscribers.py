@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from . import ledger
+from .erasure import check_not_erased
 from .errors import DripError, InvalidInput, NotFound
 from .held import cancel_held
 from .message import check_header_value, normalize_email
@@ -105,8 +106,6 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
     with store.transaction():
         existing = store.get_subscriber(email=email)
         if existing is None and not resubscribe:
-            from .lists import check_not_erased  # lists imports this module
-
             check_not_erased(drip, email)
         if existing is None:
             subscriber = store.add_subscriber(

@@ -109,7 +109,7 @@ def test_unsubscribe_during_a_slow_hand_off_commits_at_once(race_env, make_drip)
 
 
 def test_erasure_committed_after_claim_drops_the_message(drip, project):
-    from sender.lists import erase
+    from sender.erasure import erase
 
     subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, confirmed=True)
     batch = drip.store.claim_due(SIGNUP, 10, pending_campaign="confirmation")

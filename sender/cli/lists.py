@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from .. import columns, lists
+from .. import columns, erasure, lists
 from ..segments import HELP as SEGMENT_HELP
 from ..segments import combine
 from .common import echo_json, json_option, now_option, pass_state, resolve_now
@@ -160,7 +160,7 @@ def subscribers_delete(state, email, yes, now, as_json):
     """
     if not yes:
         click.confirm(f"Erase {email} and everything stored about them?", abort=True)
-    result = lists.erase(state.drip, email, now=resolve_now(now))
+    result = erasure.erase(state.drip, email, now=resolve_now(now))
     if as_json:
         echo_json({"email": result.email, "found": result.found, "deleted": result.deleted,
                    "files_removed": result.files_removed})

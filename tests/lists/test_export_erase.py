@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from sender import lists
+from sender import erasure, lists
 from sender.errors import InvalidInput
 from sender.segments import parse_segment
 from sender.subscribers import add_subscriber, confirm
@@ -134,7 +134,7 @@ def test_erase_removes_data_history_and_outbox_copies(drip, project):
     drip.store.add_event(provider="outbox", type="opened", occurred_at=NOW, received_at=NOW,
                          raw={"to": "ana@example.com"},
                          delivery_id=next(drip.store.deliveries(subscriber_id=person.id)).id)
-    result = lists.erase(drip, "ANA@example.com", now=NOW)
+    result = erasure.erase(drip, "ANA@example.com", now=NOW)
     assert result.found and result.files_removed == 1
     assert result.deleted == {"deliveries": 3, "enrollments": 2, "events": 1}
     assert drip.store.get_subscriber(email="ana@example.com") is None
@@ -145,16 +145,16 @@ def test_erase_removes_data_history_and_outbox_copies(drip, project):
     assert b"bo@example.com" in eml.read_bytes()
     # Only the keyed hash is kept: not the address, and not its plain SHA-256.
     [(digest, key_id, erased_at)] = _table(drip, "erased")
-    assert digest == lists.erasure_hash(SECRET, "ana@example.com")
+    assert digest == erasure.erasure_hash(SECRET, "ana@example.com")
     assert digest != hashlib.sha256(b"ana@example.com").hexdigest()
-    assert (key_id, erased_at) == (lists.erasure_key_id(SECRET), "2026-03-02T10:00:00Z")
+    assert (key_id, erased_at) == (erasure.erasure_key_id(SECRET), "2026-03-02T10:00:00Z")
     dump = "\n".join(drip.store.conn.iterdump())
     assert "ana@example.com" not in dump and "Ana" not in dump
 
 
 def test_an_erased_person_is_not_imported_or_added_again(drip, csv_file, do_import):
     _add(drip, "ana@example.com")
-    lists.erase(drip, "ana@example.com", now=NOW)
+    erasure.erase(drip, "ana@example.com", now=NOW)
     report = do_import(csv_file("email\nbo@example.com\nAna@Example.com\n"))
     assert errors(report) == [(3, "ana@example.com asked to be erased; not imported")]
     assert [p.email for p in drip.store.list_subscribers()] == ["bo@example.com"]
@@ -171,7 +171,7 @@ def test_an_erased_person_is_not_imported_or_added_again(drip, csv_file, do_impo
 
 
 def test_erasing_someone_not_on_the_list_records_them(drip, csv_file, do_import):
-    result = lists.erase(drip, "never@example.com", now=NOW)
+    result = erasure.erase(drip, "never@example.com", now=NOW)
     assert not result.found and result.deleted == {"deliveries": 0, "enrollments": 0, "events": 0}
     assert len(_table(drip, "erased")) == 1
     assert do_import(csv_file("email\nnever@example.com\n")).rejected == 1
@@ -179,7 +179,7 @@ def test_erasing_someone_not_on_the_list_records_them(drip, csv_file, do_import)
 
 
 def test_a_new_secret_key_is_warned_about(drip, make_drip, project, csv_file):
-    lists.erase(drip, "ana@example.com", now=NOW)
+    erasure.erase(drip, "ana@example.com", now=NOW)
     rotated = make_drip(base_env(project, DRIP_SECRET_KEY="another-secret-key-" + "x" * 40))
     report = lists.import_csv(rotated, csv_file("email\nbo@example.com\n"), consent="form",
                               now=NOW)

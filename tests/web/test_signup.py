@@ -135,10 +135,10 @@ def test_the_form_and_snippet_pages(server):
 
 
 def test_an_erased_address_may_sign_up_again_on_the_form(server):
-    from sender import lists
+    from sender import erasure
 
     assert signup(server, {"email": "max@example.com", "consent": "yes"}).status_code == 200
-    lists.erase(server.drip(), "max@example.com", now=server.clock.now)
+    erasure.erase(server.drip(), "max@example.com", now=server.clock.now)
     assert server.drip().store.get_subscriber(email="max@example.com") is None
     assert signup(server, {"email": "max@example.com", "consent": "yes"}).status_code == 200
     again = get(server.drip(), "max@example.com")

@@ -13,7 +13,7 @@ from zoneinfo import available_timezones
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from ... import brake, browse, lists
+from ... import brake, browse, erasure, lists
 from ... import subscribers as subscriber_ops
 from ...errors import DripError, InvalidInput
 from ...events import record_unsubscribe
@@ -142,7 +142,7 @@ def act(ctx, sid, action):
             typed = None
         if typed != person.email:
             return confirm_page(400, "Type her address exactly as shown to erase her.")
-        erased = lists.erase(drip, person.email, now=now)
+        erased = erasure.erase(drip, person.email, now=now)
         ctx.audit("erase", subscriber_id=person.id,
                   details={**erased.deleted, "files_removed": erased.files_removed})
         return ctx.go("/subscribers?done=erased")
