@@ -362,17 +362,21 @@ class Settings:
         self.templates_dir = Path(self.get("DRIP_TEMPLATES_DIR"))
         self.claim_timeout = check("DRIP_CLAIM_TIMEOUT", parse_duration)
         self.http_timeout = check("DRIP_HTTP_TIMEOUT", _positive_number)
+        rate = check("DRIP_RATE_LIMIT", _rate) if self.get("DRIP_RATE_LIMIT") else None
+        in_flight = (check("DRIP_CONCURRENCY", _positive_int) or 4) \
+            if self.get("DRIP_CONCURRENCY") else 4
         if self.claim_timeout is not None and self.http_timeout is not None:
-            needed = handoff_budget(self.http_timeout)
+            needed = handoff_budget(self.http_timeout, rate_limit=rate, concurrency=in_flight)
             if self.claim_timeout < needed:
+                limited = f" and DRIP_RATE_LIMIT={self.get('DRIP_RATE_LIMIT')}" if rate else ""
                 problems.append(
                     f"DRIP_CLAIM_TIMEOUT: {self.get('DRIP_CLAIM_TIMEOUT')} is too short for "
-                    f"DRIP_HTTP_TIMEOUT={self.get('DRIP_HTTP_TIMEOUT')}: a slow provider can take "
+                    f"DRIP_HTTP_TIMEOUT={self.get('DRIP_HTTP_TIMEOUT')}{limited}: a slow provider can take "
                     f"up to {int(needed.total_seconds() // 2 - 30)}s to answer one hand-off, "
                     "and a claim that times out sooner is checked (and perhaps resent) while "
                     f"the first answer is still on its way. Use at least "
                     f"{int(needed.total_seconds())}s ({_how_to_set('DRIP_CLAIM_TIMEOUT')}), "
-                    "or lower DRIP_HTTP_TIMEOUT")
+                    "or lower DRIP_HTTP_TIMEOUT" + (" or raise DRIP_RATE_LIMIT" if rate else ""))
         self.max_attempts = check("DRIP_MAX_ATTEMPTS", _positive_int)
         self.min_gap = check("DRIP_MIN_GAP", parse_duration)
         self.brake_complaint_rate = check("DRIP_BRAKE_COMPLAINT_RATE", _percent)
@@ -541,11 +545,15 @@ HTTP_ATTEMPTS, HTTP_MAX_WAIT = 3, 10.0
 SEARCH_LAG = timedelta(seconds=60)
 
 
-def handoff_budget(http_timeout):
-    """The shortest safe DRIP_CLAIM_TIMEOUT: twice the longest one request can take with its
-    in-process retries, plus the provider's search lag. A claim younger than this is never
-    taken over, so a slow answer is recorded by the process that is waiting for it."""
+def handoff_budget(http_timeout, *, rate_limit=None, concurrency=4):
+    """The shortest safe DRIP_CLAIM_TIMEOUT: twice the longest one hand-off can take (each
+    of its requests in flight with its in-process retries, and the waits the rate limit
+    imposes before each attempt), plus the provider's search lag. A claim younger than this
+    is never taken over, so a slow answer is recorded by the process that is waiting for
+    it."""
     one = HTTP_ATTEMPTS * http_timeout + (HTTP_ATTEMPTS - 1) * HTTP_MAX_WAIT
+    if rate_limit:
+        one += HTTP_ATTEMPTS * concurrency / rate_limit
     return timedelta(seconds=2 * one) + SEARCH_LAG
 
 
@@ -554,6 +562,17 @@ def _session_timeout(value):
     if not timedelta(minutes=1) <= duration <= timedelta(hours=12):
         raise InvalidInput(f"{value!r} must be between 1m and 12h, e.g. 30m")
     return duration
+
+
+def _rate(value):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of requests per second, e.g. 5 or "
+                         "0.5") from None
+    if not number > 0:
+        raise ValueError(f"{value!r} must be above 0 requests per second")
+    return number
 
 
 def _positive_number(value):

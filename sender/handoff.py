@@ -94,6 +94,7 @@ def compose_for(drip, delivery, subscriber, campaign, step, at, now):
     message handed to the provider to hold). The same inputs give the same message, so a
     recovery can rebuild exactly what an interrupted hand-off sent."""
     message = compose(drip, subscriber, campaign, step, now=at, delivery_id=delivery.id)
+    message.attempt = delivery.attempts
     if at > now:
         message.send_at = at
     return message
@@ -168,8 +169,9 @@ def _record(drip, delivery, message, result, now, report, people):
     def update(**changes):
         # Only while the claim is still ours: a process that took so long that its claim
         # was taken over (DRIP_CLAIM_TIMEOUT) leaves the row to the one that took it.
+        changes.setdefault("attempts", attempts)
         if store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                                 attempts=attempts, provider=provider.name, **changes):
+                                 provider=provider.name, **changes):
             return True
         report.lost_claims += 1
         log.warning("delivery %s: the claim was taken over by another run before the result "
@@ -205,7 +207,10 @@ def _record(drip, delivery, message, result, now, report, people):
     elif result.outcome == UNKNOWN:
         # It may have gone out: leave it in `sending`, marked handed. After
         # DRIP_CLAIM_TIMEOUT a run takes the row over and settles it with the provider.
-        if update(last_error=f"hand-off unconfirmed ({result.error}); it will be checked "
+        # The attempt is counted when it is settled: until then the row keeps the count its
+        # request was made with, so a replay rebuilds the very same request (and key).
+        if update(attempts=delivery.attempts,
+                  last_error=f"hand-off unconfirmed ({result.error}); it will be checked "
                              "with the provider before any resend"):
             report.unconfirmed += 1
     else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from . import ledger
 from .errors import DripError
 
 log = logging.getLogger("drip.held")
@@ -34,9 +35,11 @@ def cancel_held(drip, subscriber, now, *, restore=False, code=None):
             log.warning("could not cancel held delivery %s: %s", delivery.id, exc)
             done = False
         if done and restore:
+            # Its attempt stays counted, so the next hand-off is a new request (a new key),
+            # not a replay of the cancelled one; the reason lets a resume move it later.
             store.update_delivery(delivery.id, expect_state="sent", state="scheduled",
                                   sent_at=None, provider_message_id=None,
-                                  attempts=max(delivery.attempts - 1, 0),
+                                  reason=ledger.HELD_CANCELLED,
                                   last_error=f"held at {provider.name}; cancelled there by a pause")
             cancelled += 1
         elif done:

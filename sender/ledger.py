@@ -23,8 +23,10 @@ RETRYING = "retrying"                  # scheduled again after a temporary provi
 TEMPLATE_ERROR = "template_error"      # waits: its email cannot be rendered (fix the file)
 CAMPAIGN_ERROR = "campaign_error"      # waits: its campaign file does not load (fix the file)
 BAD_DATA = "bad_data"                  # failed: the subscriber's stored data cannot be sent
+HELD_CANCELLED = "held_cancelled"      # scheduled again: held at the provider, cancelled by a pause
 REASONS = (UNSUBSCRIBED, SUPPRESSED, CONFIRMED, SUBSCRIBER_ENDED, SUBSCRIBER_CHANGED, STEP_GONE,
-           NOT_HANDED, NEEDS_DECISION, RETRYING, TEMPLATE_ERROR, CAMPAIGN_ERROR, BAD_DATA)
+           NOT_HANDED, NEEDS_DECISION, RETRYING, TEMPLATE_ERROR, CAMPAIGN_ERROR, BAD_DATA,
+           HELD_CANCELLED)
 # Scheduled deliveries waiting because of a problem (shown by `drip status`).
 WAITING_ON_A_PROBLEM = (RETRYING, TEMPLATE_ERROR, CAMPAIGN_ERROR)
 

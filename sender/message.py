@@ -117,6 +117,7 @@ class OutgoingMessage:
     metadata: dict = field(default_factory=dict)
     attachments: list = field(default_factory=list)
     send_at: datetime | None = None
+    attempt: int = 0        # the delivery's hand-offs so far: a new one gets a new request key
     stream: str = "marketing"      # or "transactional" (identity.py): the provider's stream
 
     def __post_init__(self):

@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
+from . import ledger
 from .models import ENDED_STATUSES
 from .schedule import due_times, localize, zone
 
@@ -89,7 +90,8 @@ def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
                                       reason="step added after its time had passed"))
             else:
                 changes.append(Change(subscriber.id, campaign.id, step.id, "add", due))
-        elif row.state == "scheduled" and row.attempts == 0 and row.due_at != due:
+        elif (row.state == "scheduled" and row.due_at != due
+              and (row.attempts == 0 or row.reason == ledger.HELD_CANCELLED)):
             if due <= now and row.due_at <= now:
                 continue            # due already either way (e.g. after a resume): no move
             new_due = max(due, now)

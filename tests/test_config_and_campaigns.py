@@ -147,3 +147,14 @@ def test_claim_timeout_must_outlast_a_slow_provider(tmp_path, claim, http, ok):
     with pytest.raises(ConfigError, match="DRIP_CLAIM_TIMEOUT") as caught:
         Settings.from_env(env)
     assert "DRIP_HTTP_TIMEOUT" in str(caught.value) and "at least" in str(caught.value)
+
+
+def test_a_low_rate_limit_counts_toward_the_claim_timeout(tmp_path):
+    """The rate limiter's wait before each attempt is part of how long a hand-off can take:
+    one request every 100 s and a two-minute claim could be taken over mid-request."""
+    env = base_env(tmp_path, DRIP_CLAIM_TIMEOUT="107s", DRIP_HTTP_TIMEOUT="1",
+                   DRIP_RATE_LIMIT="0.01")
+    with pytest.raises(ConfigError, match="DRIP_RATE_LIMIT") as caught:
+        Settings.from_env(env)
+    assert "DRIP_CLAIM_TIMEOUT" in str(caught.value)
+    Settings.from_env({**env, "DRIP_RATE_LIMIT": "5", "DRIP_CLAIM_TIMEOUT": "2m"})   # fine

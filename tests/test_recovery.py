@@ -61,3 +61,22 @@ def test_resolve_needs_an_id_or_all(run):
     assert run("resolve", "--as", "sent").exit_code == 2
     assert run("resolve", "5", "--all", "--as", "sent").exit_code == 2
     assert run("resolve", "5", "--campaign", "welcome", "--as", "sent").exit_code == 2
+
+
+def test_resolve_refuses_a_row_a_recovery_is_settling(env, make_drip):
+    """`drip resolve --as resend` racing the recovery that is asking the provider about the
+    same row must not win: the row is being settled, not waiting for the coach."""
+    from sender.recovery import resolve
+    from tests.conftest import at as when
+
+    drip = make_drip(env)
+    [row] = _undecided(drip, 1)
+    drip.store.update_delivery(row.id, reason="needs_decision")
+    drip.store.take_over_stale(SIGNUP + timedelta(minutes=11), SIGNUP + timedelta(minutes=11))
+    import pytest
+
+    from sender.errors import DripError
+
+    with pytest.raises(DripError, match="being sent right now"):
+        resolve(drip, row.id, "resend", now=when("2026-03-02T18:12Z"))
+    assert drip.store.get_delivery(row.id).state == "sending"

@@ -577,3 +577,14 @@ def test_next_steps_count_each_persons_earliest_scheduled_email(store):
     assert store.next_steps("course") == {"one": 1, "two": 1}
     assert store.next_steps("welcome") == {"hello": 1}
     assert store.next_steps("nothing") == {}
+
+
+def test_a_taken_over_row_no_longer_waits_for_a_decision(store):
+    """While a recovery settles a row it is not open to `drip resolve`: the takeover clears
+    the needs-decision mark, which the recovery sets again only if it cannot tell."""
+    person = add(store)
+    schedule(store, person, "one")
+    [row] = store.claim_due(NOW, 1)
+    store.update_delivery(row.id, expect_lease=row.lease, handed_at=NOW, reason="needs_decision")
+    [taken] = store.take_over_stale(NOW + timedelta(minutes=11), NOW + timedelta(minutes=20))
+    assert taken.reason is None and store.get_delivery(row.id).reason is None

@@ -37,10 +37,13 @@ BATCH_MAX = 100
 
 
 def idempotency_key(messages):
+    """One key per request, from its members and each one's hand-off count: a replay of the
+    same request gets the same key; a new hand-off (after a retry, or after mail held for
+    later was cancelled by a pause) gets a new one, so Resend never answers it from memory."""
     if len(messages) == 1:
         m = messages[0]
-        return f"drip-{m.delivery_id}-{m.message_id.strip('<>')}"[:256]
-    joined = ",".join(f"{m.delivery_id}-{m.message_id}" for m in messages)
+        return f"drip-{m.delivery_id}-{m.attempt}-{m.message_id.strip('<>')}"[:256]
+    joined = ",".join(f"{m.delivery_id}-{m.attempt}-{m.message_id}" for m in messages)
     return "drip-batch-" + hashlib.sha256(joined.encode()).hexdigest()
 
 

@@ -445,7 +445,8 @@ class PostgresStore(Store):
         # Like a claim: rows another process is taking over are skipped, and the re-checked
         # claimed_at fails for a row another process took over and committed meanwhile.
         rows = self._x(
-            "UPDATE deliveries SET claimed_at = %(now)s, lease = %(lease)s WHERE id = ANY(ARRAY("
+            "UPDATE deliveries SET claimed_at = %(now)s, lease = %(lease)s, reason = NULL"
+            " WHERE id = ANY(ARRAY("
             "  SELECT id FROM deliveries WHERE state = 'sending' AND claimed_at < %(before)s"
             "  ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
             ")) AND state = 'sending' AND claimed_at < %(before)s RETURNING *",

@@ -280,7 +280,7 @@ class SQLiteStore(Store):
     def take_over_stale(self, claimed_before, now, *, limit=None):
         with self.transaction():
             rows = self.conn.execute(
-                "UPDATE deliveries SET claimed_at = ?, lease = ? WHERE id IN ("
+                "UPDATE deliveries SET claimed_at = ?, lease = ?, reason = NULL WHERE id IN ("
                 "  SELECT id FROM deliveries WHERE state = 'sending' AND claimed_at < ?"
                 "  ORDER BY id LIMIT ?) RETURNING *",
                 (iso(now), new_lease(), iso(claimed_before),

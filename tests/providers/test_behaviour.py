@@ -117,7 +117,7 @@ def test_resend_payload_tags_and_idempotency_key(fake_api):
                              {"name": "step", "value": "one"},
                              {"name": "delivery_id", "value": "1"}]
     assert first["headers"]["List-Unsubscribe"] == "<https://mail.example.com/unsubscribe/t1>"
-    assert idempotency_key([messages[0]]) == "drip-1-course.one.uid1@example.com"
+    assert idempotency_key([messages[0]]) == "drip-1-0-course.one.uid1@example.com"
 
 
 def test_resend_batches_of_at_most_100(fake_api):

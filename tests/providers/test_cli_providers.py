@@ -67,10 +67,10 @@ def test_registry_checks_numbers_and_mailgun_domain(env):
                                   "MAILGUN_DOMAIN": ""})
     with pytest.raises(ConfigError, match="MAILGUN_DOMAIN is not set"):
         get_provider(settings)
-    settings = Settings.from_env({**env, **provider_env("resend", "http://x"),
-                                  "DRIP_RATE_LIMIT": "fast"})
-    with pytest.raises(ConfigError, match="DRIP_RATE_LIMIT"):
-        get_provider(settings)
+    with pytest.raises(ConfigError, match="DRIP_RATE_LIMIT: 'fast' is not a number of "
+                                          "requests per second"):
+        Settings.from_env({**env, **provider_env("resend", "http://x"),
+                           "DRIP_RATE_LIMIT": "fast"})     # refused at start, with its name
     settings = Settings.from_env({**env, **provider_env("resend", "http://x")})
     provider = get_provider(settings)
     assert provider.http.limiter.interval == pytest.approx(0.2)    # Resend: 5 requests a second
@@ -152,7 +152,8 @@ def test_pause_cancels_held_mail_and_resume_sends_it_later(fake_api, run, drip):
                extra_env=env).exit_code == 0
     assert api.requests[-1].path.endswith("/cancel")
     back = drip.store.get_delivery(one.id)
-    assert back.state == "scheduled" and back.attempts == 0 and back.sent_at is None
+    # The held hand-off stays counted, so the next one is a new request with a new key.
+    assert back.state == "scheduled" and back.attempts == 1 and back.sent_at is None
     assert run("subscribers", "resume", "ana@example.com", "--now", "2026-03-12T13:00Z",
                extra_env=env).exit_code == 0
     assert drip.store.get_delivery(one.id).due_at > one.due_at     # moved by the pause
@@ -221,3 +222,28 @@ def test_preview_to_sends_one_test_email_through_each_provider(fake_api, run, dr
     assert b"me@example.com" in seen.body and b"[TEST]" in seen.body
     assert b"List-Unsubscribe" in seen.body
     assert list(drip.store.deliveries()) == []          # a test send touches no ledger row
+
+
+def test_held_mail_cancelled_by_a_pause_is_handed_over_again_under_a_new_key(fake_api, run,
+                                                                             drip):
+    """Pause and resume in the same second leave the due time as it was: the next hand-off
+    must not reuse the cancelled request's Idempotency-Key (Resend would answer from memory
+    with the cancelled email, and nothing would go out)."""
+    api = fake_api("resend")
+    env = provider_env("resend", api.url)
+    subscribers.add_subscriber(drip, "ana@example.com", name="Ana", now=NOW, confirmed=True)
+    run("send", "--now", "2026-03-09T17:01Z", extra_env=env)
+    run("send", "--now", "2026-03-11T12:00Z", "--ahead", "48h", extra_env=env)
+    one = [d for d in rows(drip, "course") if d.step == "one"][0]
+    first_key = api.requests[-1].headers["Idempotency-Key"]
+    for command in ("pause", "resume"):
+        assert run("subscribers", command, "ana@example.com", "--now", "2026-03-11T13:00Z",
+                   extra_env=env).exit_code == 0
+    assert run("send", "--now", "2026-03-11T13:00Z", "--ahead", "48h",
+               extra_env=env).exit_code == 0
+    again = [r for r in api.requests if r.path == "/emails"][-1]
+    assert again.headers["Idempotency-Key"] != first_key
+    row = drip.store.get_delivery(one.id)
+    assert row.state == "sent" and row.provider_message_id != one.provider_message_id
+    held = [e for e in api.default.delivered if e.get("scheduled_at")]
+    assert len(held) == 2          # the cancelled one, and the one that will go out
