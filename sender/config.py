@@ -362,11 +362,14 @@ class Settings:
         self.templates_dir = Path(self.get("DRIP_TEMPLATES_DIR"))
         self.claim_timeout = check("DRIP_CLAIM_TIMEOUT", parse_duration)
         self.http_timeout = check("DRIP_HTTP_TIMEOUT", _positive_number)
-        rate = check("DRIP_RATE_LIMIT", _rate) if self.get("DRIP_RATE_LIMIT") else None
-        in_flight = (check("DRIP_CONCURRENCY", _positive_int) or 4) \
-            if self.get("DRIP_CONCURRENCY") else 4
+        # Read once here; the provider layer uses these (None: the provider's default).
+        rate = self.rate_limit = (check("DRIP_RATE_LIMIT", _rate)
+                                  if self.get("DRIP_RATE_LIMIT") else None)
+        self.concurrency = (check("DRIP_CONCURRENCY", _positive_int)
+                            if self.get("DRIP_CONCURRENCY") else None)
         if self.claim_timeout is not None and self.http_timeout is not None:
-            needed = handoff_budget(self.http_timeout, rate_limit=rate, concurrency=in_flight)
+            needed = handoff_budget(self.http_timeout, rate_limit=rate,
+                                    concurrency=self.concurrency or 4)
             if self.claim_timeout < needed:
                 limited = f" and DRIP_RATE_LIMIT={self.get('DRIP_RATE_LIMIT')}" if rate else ""
                 problems.append(
@@ -564,25 +567,18 @@ def _session_timeout(value):
     return duration
 
 
+def _positive_number(value, unit="seconds", example="30 or 2.5"):
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of {unit}, e.g. {example}") from None
+    if not number > 0:
+        raise ValueError(f"{value!r} must be a number of {unit} above 0")
+    return number
+
+
 def _rate(value):
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a number of requests per second, e.g. 5 or "
-                         "0.5") from None
-    if not number > 0:
-        raise ValueError(f"{value!r} must be above 0 requests per second")
-    return number
-
-
-def _positive_number(value):
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a number; write seconds, e.g. 30 or 2.5") from None
-    if not number > 0:
-        raise ValueError(f"{value!r} must be a number of seconds above 0")
-    return number
+    return _positive_number(value, "requests per second", "5 or 0.5")
 
 
 def _positive_int(value):

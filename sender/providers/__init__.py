@@ -38,13 +38,12 @@ def _number(settings, name, kind, *, minimum):
 
 
 def http_client(settings, name, base_url_setting, *, key_setting, extra_headers=None, **kwargs):
-    rate = _number(settings, "DRIP_RATE_LIMIT", float, minimum=0.01)
-    concurrency = _number(settings, "DRIP_CONCURRENCY", int, minimum=1)
-    timeout = _number(settings, "DRIP_HTTP_TIMEOUT", float, minimum=0.01)
+    # Parsed and checked once, in config.Settings.
+    rate = settings.rate_limit
     return HttpClient(name, settings.require(base_url_setting), key_setting=key_setting,
-                      secrets=settings.secrets(), timeout=timeout or 30.0,
+                      secrets=settings.secrets(), timeout=settings.http_timeout,
                       rate_limit=rate if rate is not None else DEFAULT_RATE.get(name),
-                      concurrency=concurrency or DEFAULT_CONCURRENCY.get(name, 1),
+                      concurrency=settings.concurrency or DEFAULT_CONCURRENCY.get(name, 1),
                       extra_headers=extra_headers, **kwargs)
 
 
@@ -82,7 +81,7 @@ def get_provider(settings, name=None, *, extra_headers=None):
     if name == "smtp":
         host = settings.require("SMTP_HOST")
         port = _number(settings, "SMTP_PORT", int, minimum=1)
-        timeout = _number(settings, "DRIP_HTTP_TIMEOUT", float, minimum=0.01)
+        timeout = settings.http_timeout
         return SmtpProvider(host, port or 587, security=settings.get("SMTP_SECURITY"),
                             username=settings.get("SMTP_USERNAME"),
                             password=settings.get("SMTP_PASSWORD"), timeout=timeout or 30.0)
