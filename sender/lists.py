@@ -37,7 +37,7 @@ from .sequence import enroll
 
 BATCH = 1000
 MAX_ERRORS_KEPT = 200
-MAX_FIELD_LENGTH = 1000
+MAX_FIELD_LENGTH = subscriber_ops.MAX_FIELD_LENGTH
 # What each column is (email, name, tags, ...; the headers of Kit, Mailchimp, MailerLite and
 # Substack exports included) is decided in columns.py.
 _ACTIVE_WORDS = columns.ACTIVE_WORDS

@@ -42,6 +42,10 @@ def parse_fields(pairs):
     return fields
 
 
+# The longest field value kept (a CSV import, the CLI and the form alike).
+MAX_FIELD_LENGTH = 1000
+
+
 def check_text(label, value):
     """The one rule for text a subscriber gives us (a name, a field, a tag), whichever way
     it comes: the signup form, `drip subscribers add` or a CSV import. It may end up in a
@@ -98,6 +102,8 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
     for key, value in fields.items():
         check_text("field name", key)
         check_text(f"field {key}", value)
+        if len(str(value)) > MAX_FIELD_LENGTH:
+            raise InvalidInput(f"field {key!r} is longer than {MAX_FIELD_LENGTH} characters")
     store = drip.store
     campaigns = drip.campaigns
     if not confirmed and campaigns.confirmation is None:

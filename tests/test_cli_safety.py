@@ -591,3 +591,12 @@ def test_no_settings_file_says_where_it_looked_and_does_not_send_her_to_init(
     text = " ".join(result.output.split())
     assert f"No settings file was found at {tmp_path / '.env'}" in text
     assert "run drip in its folder" in text and "--env-file" in text
+
+
+def test_a_huge_field_is_refused_by_every_way_in_alike(run, drip):
+    """The import refuses a field over 1,000 characters; `drip subscribers add` must too (the
+    same rule for the same value, however it arrives), and nothing is stored."""
+    result = run("subscribers", "add", "big@example.com", "--field", "bio=" + "x" * 100_000,
+                 "--confirmed")
+    assert result.exit_code == 1 and "longer than 1000 characters" in result.output
+    assert drip.store.get_subscriber(email="big@example.com") is None
