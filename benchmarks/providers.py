@@ -38,14 +38,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sender.models import Consent  # noqa: E402
-from sender.providers import DEFAULT_CONCURRENCY, DEFAULT_RATE  # noqa: E402
 from sender.providers.base import ACCEPTED  # noqa: E402
+from sender.providers.mailgun.sending import MailgunProvider  # noqa: E402
+from sender.providers.postmark.sending import PostmarkProvider  # noqa: E402
+from sender.providers.resend.sending import ResendProvider  # noqa: E402
+from sender.providers.sendgrid.sending import SendGridProvider  # noqa: E402
 from sender.store import open_store  # noqa: E402
 from tests.providers.loopback import NOW, FakeApi, make_message, make_provider, speaks  # noqa: E402
 
 FILLER = "<p>" + "Gentle core work after birth, one breath at a time. " * 6 + "</p>\n"
 MAILGUN_ID = re.compile(rb'name="v:delivery_id"\r\n\r\n(\d+)\r\n')
 MESSAGE_ID = re.compile(r"<course\.one\.uid(\d+)@example\.com>")
+# Per provider: requests per second and requests in flight when the settings leave them empty.
+HTTP_PROVIDERS = (PostmarkProvider, SendGridProvider, MailgunProvider, ResendProvider)
+DEFAULT_RATE = {p.name: p.default_rate for p in HTTP_PROVIDERS if p.default_rate}
+DEFAULT_CONCURRENCY = {p.name: p.default_concurrency for p in HTTP_PROVIDERS}
 
 
 class Ledger:
@@ -179,7 +186,7 @@ def run_http(name, count, latency):
 
 
 def run_smtp(count, latency):
-    from sender.providers.smtp import SmtpProvider
+    from sender.providers.smtp.sending import SmtpProvider
     from tests.providers.smtp_server import Recorder, StrictController
 
     mailbox = Recorder(latency=latency)

@@ -17,7 +17,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import SETTINGS_BY_NAME
+from .config import setting_value
 from .errors import DripError
 from .store import SQLiteStore, open_store, sqlite_path
 
@@ -47,10 +47,10 @@ class Backup:
 
 
 def database_setting(environ=None):
-    """DRIP_DATABASE as set (or its default), without reading any other setting: backing
-    up or upgrading a database needs nothing else."""
-    environ = os.environ if environ is None else environ
-    return environ.get("DRIP_DATABASE") or SETTINGS_BY_NAME["DRIP_DATABASE"].default
+    """DRIP_DATABASE from ``environ`` (default: the process environment), parsed as the
+    settings table says (its default when empty), without reading any other setting:
+    backing up or upgrading a database needs nothing else."""
+    return setting_value("DRIP_DATABASE", environ)
 
 
 def migrate_database(database):

@@ -25,58 +25,37 @@ The rules:
   no scheme, unrendered ``{{``, a placeholder domain not set by a setting);
 * no HTML or CSS feature the caniemail.com data marks unsupported in Gmail,
   Outlook for Windows or Apple Mail (see ``emailsupport``).
+
+The HTML is read by ``html_scan.py`` (links, pictures, text, safety blocks, and what
+makes a link a placeholder); a problem and where it is are ``check_report.py``'s.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import jinja2
 from jinja2 import meta
 
 from . import images
+from .check_report import Problem, _display, _toml_line, format_report  # noqa: F401 - checks.format_report
 from .compose import compose, template_context, unsubscribe_url
 from .drip import Drip
 from .emailsupport import unsupported
 from .errors import CampaignError, TemplateError
 from .guide import GUIDE_TEMPLATE, render_guide_html
+from .html_scan import LONG_WORD, Page, link_problem
 from .render import LAYOUT_HTML, LAYOUT_TEXT, render_template
 from .samples import SAMPLES
 
 HTML_BUDGET = 80 * 1024        # bytes; Gmail clips a message at about 102 KB
 TEXT_COVERAGE = 0.9            # share of the body's words the plain-text part must hold
 CHECK_TIME = datetime(2026, 3, 2, 17, 0, tzinfo=UTC)
-PLACEHOLDER_HOSTS = ("example.com", "example.org", "example.net")
-PLACEHOLDER_TLDS = (".example", ".invalid", ".test", ".localhost")
-_PLACEHOLDER_WORDS = re.compile(r"(?i)\b(todo|fixme|tbd|xxx|lorem|placeholder)\b")
 _TEMPLATE_ERROR = re.compile(r"^(?P<file>.+?), line (?P<line>\d+): (?P<message>.*)$", re.S)
 _WORD = re.compile(r"[^\W\d_]{4,}")
-LONG_WORD = 40                 # characters without a break: wider than a 375 px phone at 17 px
-_WRAPS = re.compile(r"(?i)(word-break\s*:\s*break-all|overflow-wrap\s*:\s*(anywhere|break-word)|"
-                    r"word-wrap\s*:\s*break-word)")
-_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-         "track", "wbr"}
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    file: str
-    line: int
-    message: str
-    rule: str = "other"        # which check found it (`drip check --json`)
-
-    def __str__(self):
-        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
-
-    def to_dict(self):
-        return {"file": self.file, "line": self.line or None, "rule": self.rule,
-                "message": self.message}
 
 
 def check_project(drip, *, samples=SAMPLES):
@@ -101,10 +80,6 @@ def _checking_drip(drip):
             checking.__dict__[name] = drip.__dict__[name]
     checking.__dict__["signer"] = _FixedSigner()
     return checking
-
-
-def format_report(problems):
-    return "\n".join(str(p) for p in problems)
 
 
 class _Checker:
@@ -246,8 +221,8 @@ class _Checker:
         html_names = self.related(body_name) + [LAYOUT_HTML]
         body = self.body_of(campaign, step, sample)
         html, text = message.html, message.text
-        page = _Page.parse(html)
-        body_page = _Page.parse(body)
+        page = Page.parse(html)
+        body_page = Page.parse(body)
 
         size = len(html.encode("utf-8"))
         if size > HTML_BUDGET:
@@ -379,125 +354,11 @@ class _Checker:
         names = [GUIDE_TEMPLATE] + sorted(
             p.relative_to(self.templates_dir).as_posix()
             for p in (self.templates_dir / "guide").rglob("*.html"))
-        page = _Page.parse(html)
+        page = Page.parse(html)
         # The PDF embeds its pictures (a data: URL, or a file the build reads), as it should.
         page.links = [(t, a, u) for t, a, u in page.links
                       if not (t == "img" and u.startswith(("data:image/", "file:")))]
         self.check_links(names, page, self.samples[0], anchors=True)
-
-
-def link_problem(url, allowed_prefixes=()):
-    """Why ``url`` is a broken or placeholder link, or None when it is fine."""
-    raw = url
-    url = url.strip()
-    if not url:
-        return "empty link"
-    if "{{" in url or "{%" in url or "}}" in url:
-        return "unrendered template code in the link"
-    if url == "#":
-        return "placeholder link '#'"
-    if url.startswith("#"):
-        return None   # a local anchor: judged by the caniemail data
-    if re.match(r"(?i)(javascript|vbscript|data):", url):
-        return "script or data link; email clients block these"
-    if _PLACEHOLDER_WORDS.search(url):
-        return "placeholder link"
-    if raw != url or re.search(r"\s", url):
-        return "the link contains spaces"
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in ("mailto", "tel", "sms"):
-        return None if parts.path or parts.query else f"empty {scheme}: link"
-    if scheme not in ("http", "https"):
-        return f"no https:// scheme (write https://{url.lstrip('/')})" if not scheme \
-            else f"unsupported link scheme {scheme}:"
-    host = (parts.hostname or "").lower()
-    if not host or ("." not in host and host != "localhost"):
-        return "malformed link: no host name"
-    if scheme == "http" and host not in ("localhost", "127.0.0.1"):
-        return "insecure http:// link; use https://"
-    placeholder = host in PLACEHOLDER_HOSTS or host.endswith(tuple("." + h for h in PLACEHOLDER_HOSTS)) \
-        or host.endswith(PLACEHOLDER_TLDS)
-    if placeholder and not url.startswith(tuple(p for p in allowed_prefixes if p)):
-        return (f"placeholder domain {host} written into the template; link through a setting "
-                "(coach.website_url, guide_url, ...) instead")
-    return None
-
-
-class _Page(HTMLParser):
-    """Links, images, ids, visible text and safety blocks of an HTML document or fragment."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.links, self.images, self.ids = [], [], set()
-        self.safety_blocks = []
-        self._text, self._skip, self._divs, self._in_h3 = [], 0, [], False
-        self.long_words, self._breaking = [], []   # unbreakable text; elements that let it wrap
-
-    @classmethod
-    def parse(cls, html):
-        page = cls()
-        page.feed(html)
-        page.close()
-        return page
-
-    @property
-    def text(self):
-        return " ".join(self._text)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = {k: (v if v is not None else "") for k, v in attrs}
-        if tag not in _VOID:
-            self._breaking.append((tag, bool(_WRAPS.search(attrs.get("style", "")))))
-        if attrs.get("id"):
-            self.ids.add(attrs["id"])
-        for attr in ("href", "src"):
-            if attr in attrs and tag in ("a", "img", "area", "link", "source"):
-                if not (tag == "img" and attrs[attr].startswith("cid:")):
-                    self.links.append((tag, attr, attrs[attr]))
-        if tag == "img":
-            self.images.append((tag, attrs))
-        if tag in ("style", "script", "head", "title"):
-            self._skip += 1
-        if tag in ("div", "span"):
-            classes = attrs.get("class", "").split()
-            kind = ("preheader" if tag == "span" and "preheader" in classes
-                    else "safety" if tag == "div" and "safety" in classes else "")
-            if kind == "preheader":
-                self._skip += 1
-            elif kind == "safety":
-                self.safety_blocks.append({"heading": "", "text": ""})
-            self._divs.append((tag, kind))
-        if tag == "h3":
-            self._in_h3 = True
-
-    def handle_endtag(self, tag):
-        opened = [i for i, (t, _w) in enumerate(self._breaking) if t == tag]
-        if opened:
-            del self._breaking[opened[-1]:]
-        if tag in ("style", "script", "head", "title") and self._skip:
-            self._skip -= 1
-        if tag == "h3":
-            self._in_h3 = False
-        if tag in ("div", "span"):
-            opened = [i for i, (t, _k) in enumerate(self._divs) if t == tag]
-            if opened:
-                for _t, kind in self._divs[opened[-1]:]:
-                    if kind == "preheader":
-                        self._skip -= 1
-                del self._divs[opened[-1]:]
-
-    def handle_data(self, data):
-        if self._skip:
-            return
-        self._text.append(data)
-        if not any(wraps for _t, wraps in self._breaking):
-            self.long_words += [w for w in data.split() if len(w) > LONG_WORD]
-        if self.safety_blocks and any(kind == "safety" for _t, kind in self._divs):
-            block = self.safety_blocks[-1]
-            block["text"] += data
-            if self._in_h3:
-                block["heading"] += data
 
 
 def _squash(text):
@@ -507,41 +368,3 @@ def _squash(text):
 def _url_pattern(url):
     escaped = url.replace("&", "&amp;")
     return "|".join(re.escape(u) for u in {url, escaped}) or r"href=\"\""
-
-
-def _display(path):
-    path = Path(path)
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
-
-
-def _toml_line(path, key):
-    """The line of ``key`` ('steps[2].template', 'window', 'entry.on') in a campaign file."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return 0
-    match = re.fullmatch(r"steps\[(\d+)\](?:\.(\w+))?", key)
-    if match:
-        seen, start = 0, None
-        for number, line in enumerate(lines, 1):
-            if line.strip() == "[[steps]]":
-                seen += 1
-                if seen == int(match[1]):
-                    start = number
-                elif start:
-                    break
-            elif start and match[2] and re.match(rf"\s*{match[2]}\s*=", line):
-                return number
-        return start or 0
-    table, _, name = key.rpartition(".")
-    in_table = not table
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            in_table = stripped.strip("[]") == table if table else False
-        elif in_table and re.match(rf"{re.escape(name)}\s*=", stripped):
-            return number
-    return 0

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 
+from . import joining
 from .errors import DripError, InvalidInput
 
 
@@ -79,6 +81,33 @@ def _norm(header):
 def _field_key(header):
     """A column header as a field name: 'Due Date' -> 'due_date'."""
     return _norm(header).replace(" ", "_")
+
+
+def _check_field_name(key, position, raw, *, asked):
+    """The field a column becomes must have a name the form and `drip subscribers add`
+    accept too (``joining.check_field_name``); ImportFailed names the column and the --map
+    that would import it."""
+    try:
+        joining.check_field_name(key)
+    except InvalidInput as exc:
+        fix = repr(f"{raw.strip()}=field:{_suggested_name(key if asked else raw)}")
+        where = f"--map for column {position} ({raw!r})" if asked else \
+            f"column {position} ({raw!r})"
+        raise ImportFailed(f"{where}: {exc}; name the field with --map {fix}, or leave the "
+                           f"column out with --map {raw.strip() + '=skip'!r}") from None
+
+
+def _suggested_name(header):
+    """A field name that follows the rule, made from a header: 'Week #' -> 'week'."""
+    ascii_text = unicodedata.normalize("NFKD", header).encode("ascii", "ignore").decode()
+    name = ""
+    for word in re.findall(r"[a-z0-9]+", ascii_text.lower()):
+        if len(name) + len(word) + 1 > joining.MAX_FIELD_NAME:
+            break
+        name = f"{name}_{word}" if name else word
+    if not name[:1].isalpha():
+        name = f"field_{name}".rstrip("_")[:joining.MAX_FIELD_NAME]
+    return name
 
 
 def reserved_headers():
@@ -153,6 +182,8 @@ def map_columns(header, mapping=None):
         label = target if isinstance(target, str) else f"field {target[1]}"
         if isinstance(target, tuple) and not target[1]:
             raise ImportFailed(f"column {position} ({raw!r}) needs a field name")
+        if isinstance(target, tuple):
+            _check_field_name(target[1], position, raw, asked=position - 1 in asked)
         if label in taken:
             raise ImportFailed(f"columns {taken[label]} and {position} ({raw!r}) both map to "
                                f"{label}; use --map '{raw.strip()}=skip' or rename one")

@@ -26,7 +26,6 @@ import time
 from datetime import timedelta
 
 from . import brake, ledger
-from .ahead import horizon as ahead_horizon
 from .compose import compose
 from .errors import DripError, InvalidInput, ProviderError
 from .handoff import (
@@ -40,7 +39,8 @@ from .handoff import (
 )
 from .identity import TRANSACTIONAL, stream_of
 from .recovery import recover_stale, resolve, resolve_many
-from .schedule import fit_window, zone
+from .schedule import min_gap_until, zone
+from .send_ahead import horizon as ahead_horizon
 from .sequence import campaign_changes
 
 __all__ = ["SendReport", "backoff", "resolve", "resolve_many", "send_due"]
@@ -56,7 +56,7 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
     claim and record path, and the run-wide steps 1-3 are left to ``drip send``
     (the web endpoints send a confirmation or welcome email at once this way).
     With ``ahead`` (a timedelta), deliveries due within it are then handed to the
-    provider to hold until their due time (see ``ahead.py``).
+    provider to hold until their due time (see ``send_ahead.py``).
 
     ``now`` decides what is due and what the emails say; claims and their renewals are
     stamped with ``now`` moved on by the time this run has taken (``clock``, in seconds),
@@ -81,7 +81,7 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
     if subscriber_id is None:
         report.changes = len(campaign_changes(drip, now, apply=True))
         recover_stale(drip, now, report, stamp)
-        report.skipped += store.skip_ended(now)
+        report.skipped += ledger.skip_ended(store, now)
     provider = drip.provider
     while limit is None or report.sent + report.failed + report.retried < limit:
         if stop and stop():
@@ -89,11 +89,11 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
         room = provider.batch_size
         if limit is not None:
             room = min(room, limit - report.sent - report.failed - report.retried)
-        batch = store.claim_due(stamp(), room, pending_campaign=pending_campaign,
-                                subscriber_id=subscriber_id, due_by=now)
+        batch = ledger.claim(store, stamp(), room, pending_campaign=pending_campaign,
+                             subscriber_id=subscriber_id, due_by=now)
         if not batch and reach:
-            batch = store.claim_due(stamp(), room, pending_campaign=pending_campaign,
-                                    subscriber_id=subscriber_id, due_by=now + reach)
+            batch = ledger.claim(store, stamp(), room, pending_campaign=pending_campaign,
+                                 subscriber_id=subscriber_id, due_by=now + reach)
         if not batch:
             break
         _send_batch(drip, batch, now, report, pending_campaign, ahead=bool(reach), stamp=stamp)
@@ -113,6 +113,8 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
     stamp = stamp or (lambda: now)
     store = drip.store
     people = store.get_subscribers([d.subscriber_id for d in batch])
+    confirmation = drip.campaigns.confirmation
+    last_sent = store.last_sent(people, exclude_campaign=confirmation.id if confirmation else None)
     messages, seen = [], set()
     for delivery in batch:
         subscriber = people.get(delivery.subscriber_id)
@@ -128,16 +130,16 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
                          what="its campaign file does not load")
             continue
         if step is None:
-            store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                                  state="cancelled", reason=ledger.STEP_GONE,
-                                  last_error="the campaign or step no longer exists")
+            ledger.cancel(store, delivery, ledger.STEP_GONE, "the campaign or step no longer exists")
             report.cancelled += 1
             continue
         at = max(delivery.due_at, now) if ahead else now   # held by the provider until then
         # DRIP_MIN_GAP spaces marketing mail; the confirmation and the welcome email with the
         # guide (transactional) always go at once.
-        if stream_of(campaign, step) != TRANSACTIONAL and _too_soon(drip, delivery, subscriber,
-                                                                   seen, at):
+        later = (None if stream_of(campaign, step) == TRANSACTIONAL
+                 else _after_min_gap(drip, subscriber, campaign, seen, last_sent, at))
+        if later is not None:
+            ledger.defer_for_gap(store, delivery, later)
             report.deferred += 1
             continue
         try:
@@ -147,10 +149,8 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
         except InvalidInput as exc:
             # This person's stored data cannot go into an email (a name saved before drip
             # refused '=?' or control characters): only this delivery fails, with the reason.
-            store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                                  state="failed", reason=ledger.BAD_DATA,
-                                  last_error=f"not sent: {exc} (fix the subscriber's details "
-                                             "and resend)")
+            ledger.failed(store, delivery, ledger.BAD_DATA,
+                          f"not sent: {exc} (fix the subscriber's details and resend)")
             report.failed += 1
             report.errors.append(f"{subscriber.email}: {exc}")
             continue
@@ -222,20 +222,14 @@ def _dry_run(drip, now, limit, pending_campaign, report):
         report.would_send.append(item)
 
 
-def _too_soon(drip, delivery, subscriber, seen, now):
-    """Hold a campaign email that would follow another within DRIP_MIN_GAP."""
-    store, settings = drip.store, drip.settings
-    confirmation = drip.campaigns.confirmation
-    gap = settings.min_gap
-    last = store.last_sent_at(subscriber.id,
-                              exclude_campaign=confirmation.id if confirmation else None)
-    if subscriber.id in seen:
-        last = now
-    if last is None or now - last >= gap:
-        return False
-    campaign = drip.campaigns.get(delivery.campaign)
-    tz = zone(subscriber.timezone or settings.timezone_name)
-    later = fit_window(last + gap, tz, campaign.window_or(settings.send_window))
-    store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                          state="scheduled", due_at=later, last_error=None)
-    return True
+def _after_min_gap(drip, subscriber, campaign, seen, last_sent, at):
+    """When a campaign email to ``subscriber`` going at ``at`` may go instead, or None when
+    it may go then (``schedule.min_gap_until``). ``last_sent`` is the batch's one lookup of
+    when each was last sent; one already in this batch counts as sent at ``at``."""
+    settings = drip.settings
+    last = at if subscriber.id in seen else last_sent.get(subscriber.id)
+    if last is None:
+        return None
+    return min_gap_until(last, settings.min_gap, at,
+                         zone(subscriber.timezone or settings.timezone_name),
+                         campaign.window_or(settings.send_window))

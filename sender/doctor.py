@@ -13,7 +13,6 @@ prints; the CLI shows the report.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from .dns_checks import (
@@ -30,6 +29,7 @@ from .doctor_providers import provider_checks
 from .doctor_report import FAIL, OK, SKIP, WARN, Check, Report
 from .doctor_web import web_checks
 from .identity import aligned
+from .providers import registry
 
 __all__ = ["FAIL", "OK", "SKIP", "WARN", "Check", "Context", "Report", "diagnose"]
 
@@ -38,65 +38,27 @@ FREE_MAILBOXES = {"gmail.com", "googlemail.com", "yahoo.com", "outlook.com", "ho
                   "live.com", "aol.com", "icloud.com", "me.com", "gmx.com", "proton.me"}
 
 
-@dataclass(frozen=True)
-class Profile:
-    """What a provider needs in DNS: the SPF include that covers its servers, the DKIM
-    selectors it uses, and the Return-Path (bounce) domain it sends from."""
-
-    name: str
-    spf_include: str = ""
-    selectors: tuple = ()
-    dkim_where: str = "from"        # "from": under the From domain; "mailgun": MAILGUN_DOMAIN
-    bounce: str = ""                # a subdomain prefix, "from", "mailgun", or "" (unknown)
-    bounce_cname: str = ""          # where that subdomain must point (Postmark)
-
-
-PROFILES = {
-    "postmark": Profile("postmark", "spf.mtasv.net", (), bounce="pm-bounces",
-                        bounce_cname="pm.mtasv.net"),
-    "sendgrid": Profile("sendgrid", "sendgrid.net", ("s1", "s2", "m1")),
-    "mailgun": Profile("mailgun", "mailgun.org", ("pic", "krs", "mx", "smtp", "k1", "mailo"),
-                       dkim_where="mailgun", bounce="mailgun"),
-    "resend": Profile("resend", "amazonses.com", ("resend",), bounce="send"),
-    "smtp": Profile("smtp", "", ("default", "selector1", "selector2", "google", "k1", "dkim",
-                                 "mail", "s1", "s2"), bounce="from"),
-}
-SELECTOR_HINT = {
-    "postmark": "Postmark shows its selector under Sender Signatures (or Domains), DKIM, e.g. "
-                "20240101000000pm: set DRIP_DKIM_SELECTORS to it",
-    "smtp": "set DRIP_DKIM_SELECTORS to the selector your mail service gives",
-}
-
-
 class Context:
-    """What every check needs: the settings, the domains in play, and the DNS."""
+    """What every check needs: the settings, the domains in play, and the DNS. What the
+    provider needs in DNS is its ``Profile``, from its folder (``providers/<name>/doctor.py``);
+    the outbox has none."""
 
     def __init__(self, settings, lookup):
         self.settings, self.dns = settings, lookup
         self.provider = settings.provider
-        self.profile = PROFILES.get(self.provider)
         self.from_domain = settings.sender.domain.lower().rstrip(".")
-        self.mailgun_domain = (settings.get("MAILGUN_DOMAIN") or "").lower()
-        self.spf_include = settings.get("DRIP_SPF_INCLUDE") or (
+        doctor = registry.part(self.provider, "doctor")
+        self.profile = doctor.profile(settings, self.from_domain) if doctor else None
+        self.spf_include = settings.spf_include or (
             self.profile.spf_include if self.profile else "")
-        chosen = [s.strip() for s in (settings.get("DRIP_DKIM_SELECTORS") or "").split(",")]
-        self.selectors = [s for s in chosen if s] or list(self.profile.selectors if self.profile else ())
+        self.selectors = list(settings.dkim_selectors) or list(
+            self.profile.selectors if self.profile else ())
+        self.dkim_domain = (self.profile and self.profile.dkim_domain) or self.from_domain
+        # The Return-Path domain the provider uses, or "" when it cannot be known here.
+        self.bounce_domain = self.profile.bounce_domain if self.profile else ""
 
-    @property
-    def dkim_domain(self):
-        if self.profile and self.profile.dkim_where == "mailgun" and self.mailgun_domain:
-            return self.mailgun_domain
-        return self.from_domain
-
-    @property
-    def bounce_domain(self):
-        """The Return-Path domain the provider uses, or "" when it cannot be known here."""
-        bounce = self.profile.bounce if self.profile else ""
-        if bounce == "from":
-            return self.from_domain
-        if bounce == "mailgun":
-            return self.mailgun_domain
-        return f"{bounce}.{self.from_domain}" if bounce else ""
+    def selector_hint(self, otherwise):
+        return (self.profile.selector_hint if self.profile else "") or otherwise
 
 
 def diagnose(settings, *, lookup=None, web=True, provider=True, ca_bundle=None, timeout=10.0):
@@ -292,7 +254,7 @@ def dkim_checks(ctx):
     if not selectors:
         return [Check("dkim", WARN, title, "Which DKIM selector your provider signs with cannot be "
                       "guessed, so no DKIM record was looked up.",
-                      SELECTOR_HINT.get(ctx.provider, "Set DRIP_DKIM_SELECTORS") + ".")]
+                      ctx.selector_hint("Set DRIP_DKIM_SELECTORS") + ".")]
     found, broken = [], []
     for selector in selectors:
         records = dkim_records(ctx.dns, selector, domain)
@@ -314,7 +276,7 @@ def dkim_checks(ctx):
                       "refuse bulk mail, and nothing proves the mail was not changed on the way.",
                       f"Add the DKIM record your provider shows for {domain} (a TXT or CNAME "
                       "record at SELECTOR._domainkey." + domain + "); "
-                      + SELECTOR_HINT.get(ctx.provider, "then run `drip doctor` again") + ".")]
+                      + ctx.selector_hint("then run `drip doctor` again") + ".")]
     return [Check("dkim", OK, title, "Key found and well-formed at "
                   + ", ".join(f"{s}._domainkey.{domain}" for s in found) + ".")]
 

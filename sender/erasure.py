@@ -80,7 +80,7 @@ def erase(drip, email, *, now):
             key_id=erasure_key_id(drip.settings.secret_key), now=now)
         store.forget_rate_hits(keys=rate_keys)
     removed = 0
-    outbox = Path(drip.settings.get("DRIP_OUTBOX_DIR"))
+    outbox = drip.settings.outbox_dir
     for name in files:
         path = outbox / Path(name).name
         if path.is_file():

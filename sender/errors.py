@@ -36,6 +36,13 @@ class InvalidInput(DripError):
     """A value given by the user (an address, a time, a field) is not acceptable."""
 
 
+class ImageError(DripError):
+    """A picture could not be listed, found or converted; the message says which and why."""
+
+
+_UNKNOWN = object()
+
+
 class DatabaseMissing(DripError):
     """DRIP_DATABASE names a SQLite file that is not there. Only `drip init` and `drip
     migrate` create one: anything else would look like every subscriber was lost (drip run
@@ -45,11 +52,16 @@ class DatabaseMissing(DripError):
         self.path = str(path)
         super().__init__(self.explain())
 
-    def explain(self, env_file=None, env_loaded=False):
+    def explain(self, env_file=None, env_loaded=False, setting=_UNKNOWN):
+        """The message with where drip looked. ``setting`` is DRIP_DATABASE as it was given
+        (None or "": not set), which only the caller that read the settings knows."""
         folder = os.getcwd()
         where = os.path.abspath(self.path)
-        setting = os.environ.get("DRIP_DATABASE")
-        named = f"DRIP_DATABASE is {setting}" if setting else "DRIP_DATABASE is not set (drip.db)"
+        if setting is _UNKNOWN:
+            named = "DRIP_DATABASE named it"
+        else:
+            named = (f"DRIP_DATABASE is {setting}" if setting
+                     else "DRIP_DATABASE is not set (drip.db)")
         lines = [f"no database at {where}", f"{named}, looked for from the folder {folder}"]
         if env_file is not None:
             env_path = os.path.abspath(env_file)

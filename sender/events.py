@@ -1,7 +1,8 @@
 """Delivery events in one small vocabulary, and what each one does.
 
-Every provider reports events in its own words; ``PROVIDER_EVENTS`` maps them to
-ours. An event is recorded against the delivery it is about (found through the
+Every provider reports events in its own words; its webhook module
+(``sender/providers/<name>/webhook.py``) maps them to ours. An event is recorded
+against the delivery it is about (found through the
 ``delivery_id`` we put in each message's metadata, or the provider's message id),
 with the raw payload kept. Hard bounces and complaints suppress the address for
 good; a provider-side unsubscribe unsubscribes. Events carrying the provider's
@@ -26,48 +27,6 @@ BOUNCED = "bounced"
 COMPLAINED = "complained"
 UNSUBSCRIBED = "unsubscribed"
 TYPES = (DELIVERED, OPENED, CLICKED, BOUNCED, COMPLAINED, UNSUBSCRIBED)
-
-# Each provider's event names -> ours. Names not listed (sent, processed, deferred,
-# delivery_delayed, ...) are acknowledged and ignored. A bounce maps to BOUNCED only
-# when the provider says it is permanent; the parsers check that.
-PROVIDER_EVENTS = {
-    "postmark": {
-        "Delivery": DELIVERED,
-        "Open": OPENED,
-        "Click": CLICKED,
-        "Bounce": BOUNCED,
-        "SpamComplaint": COMPLAINED,
-        "SubscriptionChange": UNSUBSCRIBED,
-    },
-    "sendgrid": {
-        "delivered": DELIVERED,
-        "open": OPENED,
-        "click": CLICKED,
-        "bounce": BOUNCED,
-        "dropped": BOUNCED,
-        "spamreport": COMPLAINED,
-        "unsubscribe": UNSUBSCRIBED,
-        "group_unsubscribe": UNSUBSCRIBED,
-    },
-    "mailgun": {
-        "delivered": DELIVERED,
-        "opened": OPENED,
-        "clicked": CLICKED,
-        "failed": BOUNCED,
-        "complained": COMPLAINED,
-        "unsubscribed": UNSUBSCRIBED,
-    },
-    "resend": {
-        "email.delivered": DELIVERED,
-        "email.opened": OPENED,
-        "email.clicked": CLICKED,
-        "email.bounced": BOUNCED,
-        "email.complained": COMPLAINED,
-        "email.suppressed": BOUNCED,
-        "contact.updated": UNSUBSCRIBED,
-    },
-}
-
 
 @dataclass
 class Event:

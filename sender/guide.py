@@ -169,7 +169,7 @@ def html_to_pdf(html, *, base_url):
 
 def build_guide(drip, output=None, *, today=None):
     """Write guide.html (standalone, for the screen) and guide.pdf into ``output``."""
-    output = Path(output or drip.settings.get("DRIP_GUIDE_BUILD_DIR"))
+    output = Path(output) if output else drip.settings.guide_build_dir
     output.mkdir(parents=True, exist_ok=True)
     screen = render_guide_html(drip, for_print=False, today=today)
     printed = render_guide_html(drip, for_print=True, today=today)
@@ -221,7 +221,7 @@ def guide_pdf(drip):
     if drip.settings in _memory:
         return _memory[drip.settings]
     key = guide_key(drip)
-    output = Path(drip.settings.get("DRIP_GUIDE_BUILD_DIR"))
+    output = drip.settings.guide_build_dir
     pdf, stamp = output / PDF_NAME, output / "guide.key"
     if not (pdf.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == key):
         log.info("building the guide PDF into %s", output)

@@ -78,12 +78,10 @@ BROKEN_RETRY = timedelta(minutes=15)
 def hold_broken(store, delivery, exc, now, report, *, code=ledger.TEMPLATE_ERROR,
                  what="this email cannot be rendered"):
     error = str(exc)
-    store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                          state="scheduled", due_at=max(delivery.due_at, now + BROKEN_RETRY),
-                          reason=code,
-                          last_error=f"waiting: {what} ({error}); fix the file, it is tried "
-                                     f"again every {int(BROKEN_RETRY.total_seconds() // 60)} "
-                                     "minutes")
+    ledger.hold(store, delivery, code,
+                f"waiting: {what} ({error}); fix the file, it is tried again every "
+                f"{int(BROKEN_RETRY.total_seconds() // 60)} minutes",
+                due=max(delivery.due_at, now + BROKEN_RETRY))
     report.held += 1
     if error not in report.template_errors:
         report.template_errors.append(error)
@@ -110,7 +108,7 @@ def mark_handed(drip, messages, by_id, now, pending_campaign, report, renewed_at
     lease = by_id[messages[0].delivery_id].lease
     marked = []
     with store.handoff_transaction():
-        store.renew_lease(lease, renewed_at)
+        ledger.renew_claim(store, lease, renewed_at)
         current = store.lock_subscribers(list({by_id[m.delivery_id].subscriber_id
                                                for m in messages}))
         wanted = [m for m in messages
@@ -122,9 +120,7 @@ def mark_handed(drip, messages, by_id, now, pending_campaign, report, renewed_at
         batch_key = new_lease()
         for message, key in zip(wanted, keys, strict=True):
             delivery = by_id[message.delivery_id]
-            if store.update_delivery(delivery.id, expect_state="sending",
-                                     expect_lease=delivery.lease, handed_at=now,
-                                     handoff_key=key or batch_key):
+            if ledger.handed(store, delivery, at=now, key=key or batch_key):
                 marked.append(message)
             else:
                 report.lost_claims += 1
@@ -144,12 +140,9 @@ def still_wanted(store, delivery, statuses, pending_campaign, report):
     if status == wanted:
         return True
     if status == "paused":
-        store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                              state="scheduled")
+        ledger.release(store, delivery)
     else:
-        store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                              state="skipped", reason=ledger.SUBSCRIBER_CHANGED,
-                              last_error=f"subscriber is {status or 'gone'}")
+        ledger.skip(store, delivery, ledger.SUBSCRIBER_CHANGED, f"subscriber is {status or 'gone'}")
         report.skipped += 1
     return False
 
@@ -158,20 +151,18 @@ def release(store, deliveries):
     """Put claimed deliveries back, untouched, when the run stops before sending them."""
     with store.transaction():
         for delivery in deliveries:
-            store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                                  state="scheduled", handed_at=None, handoff_key=None)
+            ledger.release(store, delivery)
 
 
 def _record(drip, delivery, message, result, now, report, people):
     store, settings, provider = drip.store, drip.settings, drip.provider
     attempts = delivery.attempts + 1
 
-    def update(**changes):
-        # Only while the claim is still ours: a process that took so long that its claim
-        # was taken over (DRIP_CLAIM_TIMEOUT) leaves the row to the one that took it.
-        changes.setdefault("attempts", attempts)
-        if store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                                 provider=provider.name, **changes):
+    def applied(done):
+        # Each write holds only while the claim is still ours: a process that took so long
+        # that its claim was taken over (DRIP_CLAIM_TIMEOUT) leaves the row to the one that
+        # took it.
+        if done:
             return True
         report.lost_claims += 1
         log.warning("delivery %s: the claim was taken over by another run before the result "
@@ -180,11 +171,13 @@ def _record(drip, delivery, message, result, now, report, people):
 
     if result.outcome in (ACCEPTED, SCHEDULED):
         sent_at = message.send_at if result.outcome == SCHEDULED and message.send_at else now
-        if update(state="sent", sent_at=sent_at, provider_message_id=result.provider_message_id,
-                  last_error=None, reason=None):
+        if applied(ledger.sent(store, delivery, at=sent_at, attempts=attempts,
+                               provider=provider.name,
+                               provider_message_id=result.provider_message_id)):
             report.sent += 1
     elif result.outcome == REJECTED:
-        if update(state="failed", last_error=result.error):
+        if applied(ledger.failed(store, delivery, ledger.REJECTED, result.error,
+                                 attempts=attempts, provider=provider.name)):
             report.failed += 1
             report.errors.append(f"{message.to.addr_spec}: {result.error}")
             if result.suppress:
@@ -192,14 +185,15 @@ def _record(drip, delivery, message, result, now, report, people):
                                         reason=f"provider rejected the address: {result.error}")
     elif result.outcome == RETRY:
         if attempts >= settings.max_attempts:
-            if update(state="failed",
-                      last_error=f"gave up after {attempts} attempts: {result.error}"):
+            if applied(ledger.failed(store, delivery, ledger.GAVE_UP,
+                                     f"gave up after {attempts} attempts: {result.error}",
+                                     attempts=attempts, provider=provider.name)):
                 report.failed += 1
                 report.errors.append(f"{message.to.addr_spec}: {result.error}")
         else:
             due = now + timedelta(seconds=backoff(attempts, result.retry_after))
-            if update(state="scheduled", due_at=due, last_error=result.error, handed_at=None,
-                      handoff_key=None, reason=ledger.RETRYING):
+            if applied(ledger.retry_later(store, delivery, due=due, message=result.error,
+                                          attempts=attempts, provider=provider.name)):
                 report.retried += 1
                 if result.error not in report.retry_errors:
                     report.retry_errors.append(result.error)
@@ -209,9 +203,10 @@ def _record(drip, delivery, message, result, now, report, people):
         # DRIP_CLAIM_TIMEOUT a run takes the row over and settles it with the provider.
         # The attempt is counted when it is settled: until then the row keeps the count its
         # request was made with, so a replay rebuilds the very same request (and key).
-        if update(attempts=delivery.attempts,
-                  last_error=f"hand-off unconfirmed ({result.error}); it will be checked "
-                             "with the provider before any resend"):
+        if applied(ledger.unconfirmed(store, delivery,
+                                      f"hand-off unconfirmed ({result.error}); it will be "
+                                      "checked with the provider before any resend",
+                                      provider=provider.name)):
             report.unconfirmed += 1
     else:
         raise ProviderError(f"provider {provider.name} gave an unknown outcome "

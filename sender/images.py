@@ -13,38 +13,32 @@ and of how it is converted (``glute-bridge.3f9c2a71d0@2x.png``), so a URL always
 same picture and can be cached for good: ``drip serve`` answers ``/assets/<name>``
 (``sender/web/assets.py``), or ``drip assets publish DIR`` writes them for another host
 named by ``DRIP_ASSET_URL``.
+
+This module lists the pictures, names their files and publishes them; drawing them (and
+an SVG inlined into the guide) is ``image_render.py``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import DripError
+from .errors import ImageError
+from .image_render import INSTALL_HINT, draw, inline_svg  # noqa: F401 - images.inline_svg
 
 CATALOG = "images.toml"
 FOLDER = "images"
 EMAIL_COLUMN = 536          # px: the email layout's column (600) less its side padding (2 x 32)
 SCALES = (1, 2)
 BUDGET_KB = 60              # the 2x file of a picture, unless its entry sets budget_kb
-SVG_COLOURS = 64            # line drawings: a small palette, no dithering
-PNG_COLOURS = 256
-JPEG_QUALITIES = (85, 78, 70, 62, 55)
 CONVERSION = "drip-images-1"   # change it when the conversion changes: every URL changes too
 SUFFIXES = (".svg", ".png", ".jpg", ".jpeg")
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg"}
-INSTALL_HINT = ("cairosvg needs the Cairo library to draw SVG pictures. On Debian or Ubuntu: "
-                "apt-get install libcairo2; on macOS: brew install cairo")
 _NAME = re.compile(r"^(?P<stem>[A-Za-z0-9_-]+)\.(?P<digest>[0-9a-f]{10})(?P<x2>@2x)?\.(?P<ext>png|jpg)$")
-
-
-class ImageError(DripError):
-    """A picture could not be listed, found or converted; the message says which and why."""
 
 
 @dataclass(frozen=True)
@@ -216,103 +210,10 @@ def render(picture, scale=2):
         found = _renders.get(key)
     if found is not None:
         return found
-    width = picture.email_width * scale
-    image = _draw_svg(picture, width) if picture.is_svg else _open_raster(picture, width)
-    data = _encode(picture, image)
+    data = draw(picture, picture.email_width * scale)
     with _lock:
         _renders[key] = data
     return data
-
-
-def _cairosvg():
-    try:
-        import cairosvg
-    except OSError as exc:       # cairocffi cannot load libcairo
-        raise ImageError(f"cannot draw SVG pictures: {exc}. {INSTALL_HINT}") from None
-    except ImportError as exc:
-        raise ImageError(f"cannot draw SVG pictures: {exc}. Install drip with its dependencies "
-                         "(pip install -e .), which include cairosvg.") from None
-    return cairosvg
-
-
-def _draw_svg(picture, width):
-    from PIL import Image
-
-    try:
-        png = _cairosvg().svg2png(bytestring=picture.path.read_bytes(), output_width=width)
-    except ImageError:
-        raise
-    except Exception as exc:    # noqa: BLE001 - a broken SVG fails in many ways inside cairosvg
-        raise ImageError(f"{picture.path}: cannot draw this SVG ({exc})") from None
-    return Image.open(io.BytesIO(png))
-
-
-def _open_raster(picture, width):
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(picture.path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ImageError(f"{picture.path}: not a picture Pillow can read ({exc})") from None
-    if image.width > width:
-        height = max(1, round(image.height * width / image.width))
-        image = image.resize((width, height), Image.Resampling.LANCZOS)
-    return image
-
-
-def _encode(picture, image):
-    from PIL import Image
-
-    out = io.BytesIO()
-    if picture.ext == "jpg":
-        image = image.convert("RGB")
-        for quality in JPEG_QUALITIES:
-            out = io.BytesIO()
-            image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
-            if out.tell() <= picture.budget:
-                break
-        return out.getvalue()
-    image = image.convert("RGBA")
-    if picture.is_svg:
-        palette = image.quantize(SVG_COLOURS, method=Image.Quantize.FASTOCTREE,
-                                 dither=Image.Dither.NONE)
-    else:
-        palette = image.quantize(PNG_COLOURS, method=Image.Quantize.FASTOCTREE)
-    palette.save(out, "PNG", optimize=True)
-    return out.getvalue()
-
-
-def inline_svg(picture, *, font_family="sans-serif", element_id=None):
-    """The SVG itself, to put inside an HTML page (the guide): its ids and styles made its
-    own (so two pictures never clash, and its CSS touches nothing else on the page), its
-    generic font replaced by ``font_family``, its alt text as its label, and ``element_id``
-    as the id of the picture (the PDF keeps it as a named destination)."""
-    text = picture.path.read_text(encoding="utf-8")
-    text = re.sub(r"<\?xml[^>]*\?>|<!--.*?-->", "", text, flags=re.S).strip()
-    scope = f"picture-{picture.name}"
-    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{scope}-{m[1]}"', text)
-    text = re.sub(r"url\(#([^)]+)\)", lambda m: f"url(#{scope}-{m[1]})", text)
-    text = re.sub(r"<style>(.*?)</style>", lambda m: f"<style>{_scoped(m[1], scope)}</style>",
-                  text, flags=re.S)
-    text = re.sub(r"font-family\s*:\s*sans-serif", f"font-family:{font_family}", text)
-    root = re.search(r"<svg\b[^>]*>", text)
-    if root is None:
-        raise ImageError(f"{picture.path}: no <svg> element")
-    label = str(picture.alt).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    tag = re.sub(r'\s(?:id|role|aria-labelledby|aria-label|class)="[^"]*"', "", root[0])
-    named = f' id="{element_id}"' if element_id else ""
-    tag = tag.replace("<svg", f'<svg{named} class="picture {scope}" role="img" aria-label="{label}"', 1)
-    return text[:root.start()] + tag + text[root.end():]
-
-
-def _scoped(css, scope):
-    """Every rule of ``css`` limited to the elements inside ``.scope``."""
-    def rule(match):
-        selectors = ",".join(f".{scope} {s.strip()}" for s in match[1].split(",") if s.strip())
-        return f"{selectors}{{{match[2]}}}"
-    return re.sub(r"([^{}]+)\{([^{}]*)\}", rule, css)
 
 
 # --- URLs and the files to publish ------------------------------------------------------

@@ -8,42 +8,35 @@ when the database stops taking rows part-way (a full disk), ``ImportStopped`` sa
 which lines were saved and which were not, and re-running the file adds the rest.
 Addresses erased on request (``erasure.py``) are never imported again; ``import``
 warns when erasure records were made with a different DRIP_SECRET_KEY.
+
+The file is read line by line in its encoding by ``csv_lines.py``; each row becomes a
+record, checked by the rules the form and the CLI share, in ``csv_rows.py``.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import itertools
 import json
 import sqlite3
-import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from . import columns
 from . import subscribers as subscriber_ops
 from .columns import ImportFailed, _norm, map_columns, parse_map  # noqa: F401 - lists.parse_map
+from .csv_lines import delimiter, open_lines
+from .csv_rows import record_from
 from .erasure import erased_with_other_key, erasure_hash
 from .errors import DripError, InvalidInput
-from .message import normalize_email
 from .models import Consent, iso
-from .schedule import zone
 from .segments import select
 from .sequence import enroll
 
 BATCH = 1000
 MAX_ERRORS_KEPT = 200
-MAX_FIELD_LENGTH = subscriber_ops.MAX_FIELD_LENGTH
 # What each column is (email, name, tags, ...; the headers of Kit, Mailchimp, MailerLite and
 # Substack exports included) is decided in columns.py.
-_ACTIVE_WORDS = columns.ACTIVE_WORDS
-# Columns of text a subscriber gave (besides fields), checked with subscribers.check_text.
-_SUBSCRIBER_TEXT = {"name": "name", "first_name": "first name", "last_name": "last name",
-                    "tags": "tags"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -92,131 +85,6 @@ class ImportReport:
                            for p in sorted(self.errors, key=lambda p: p.line)]}
 
 
-class _CountingReader(io.RawIOBase):
-    """Counts bytes read, for a progress bar, while the text layer streams on top."""
-
-    def __init__(self, raw, progress):
-        self._raw, self._progress = raw, progress
-
-    def readable(self):
-        return True
-
-    def close(self):
-        self._raw.close()
-        super().close()
-
-    def readinto(self, buffer):
-        count = self._raw.readinto(buffer)
-        if count and self._progress:
-            self._progress(count)
-        return count
-
-
-@contextmanager
-def _open_lines(path, encoding, progress):
-    """The file's lines as text (a ``_Lines``). Each line is decoded on its own, so a bad
-    byte is reported with its line number and the other lines still import."""
-    encoding = encoding or "utf-8"
-    try:
-        codec = codecs.lookup(encoding).name
-    except LookupError:
-        raise ImportFailed(f"unknown encoding {encoding!r}; try utf-8, latin-1 or cp1252") from None
-    if codec == "utf-8":
-        codec = "utf-8-sig"   # a byte-order mark (Excel's "CSV UTF-8") is skipped
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise ImportFailed(f"cannot read {path}: {exc.strerror}") from None
-    buffered = io.BufferedReader(_CountingReader(raw, progress), buffer_size=1 << 16)
-    with buffered:
-        if codec.startswith(("utf-16", "utf-32")):
-            newline = _wide_newline(buffered, codec)
-            yield _Lines(_wide_lines(buffered, newline), newline, codec, encoding)
-        else:
-            # UTF-8, cp1252, latin-1, ...: a newline is one b"\n" byte, never part of another
-            # character, so the file splits into lines before decoding.
-            yield _Lines(buffered, b"\n", codec, encoding)
-
-
-class _Lines:
-    """Decoded lines, one at a time. A line that is not valid in the encoding comes out
-    with U+FFFD in place of the bad bytes, so the csv reader keeps counting lines right,
-    and is noted in ``bad`` (line number -> why) for the import to reject its row."""
-
-    def __init__(self, lines, newline, codec, encoding):
-        self._numbered = enumerate(lines, start=1)
-        self._newline, self.encoding = newline, encoding
-        self._decoder = codecs.getincrementaldecoder(codec)()
-        self.bad = {}
-        self.bad_count = 0
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        number, raw = next(self._numbered)
-        final = not raw.endswith(self._newline)   # the last line: a cut-off character is an error
-        try:
-            return self._decoder.decode(raw, final)
-        except UnicodeDecodeError as exc:
-            self.bad[number] = (f"not valid {self.encoding} ({exc.reason}: byte "
-                                f"0x{exc.object[exc.start]:02x} at byte {exc.start + 1} of the line)")
-            self.bad_count += 1
-            # The decoder's state is as before the failed call; decode the line again with
-            # the bad bytes replaced (switching `errors` is how codecs allow this).
-            self._decoder.errors = "replace"
-            try:
-                return self._decoder.decode(raw, final)
-            finally:
-                self._decoder.errors = "strict"
-
-    def take(self, through):
-        """The undecodable lines up to line ``through`` as (line, why), in order; they are
-        forgotten here once taken."""
-        if not self.bad:
-            return []
-        return [(n, self.bad.pop(n)) for n in sorted(n for n in self.bad if n <= through)]
-
-
-def _wide_newline(buffered, codec):
-    """A newline in this UTF-16 or UTF-32 file as bytes, in its byte order (from the
-    byte-order mark, else the order Python's codec assumes)."""
-    bits = 32 if codec.startswith("utf-32") else 16
-    order = codec[-2:] if codec.endswith(("-le", "-be")) else None
-    if order is None:
-        start = buffered.peek(bits // 8)[:bits // 8]
-        big = codecs.BOM_UTF32_BE if bits == 32 else codecs.BOM_UTF16_BE
-        little = codecs.BOM_UTF32_LE if bits == 32 else codecs.BOM_UTF16_LE
-        order = "be" if start == big else "le" if start == little else sys.byteorder[0] + "e"
-    return "\n".encode(f"utf-{bits}-{order}")
-
-
-def _wide_lines(buffered, newline):
-    """The file's lines as bytes, split where a newline starts on a character boundary (in
-    UTF-16 and UTF-32 a 0x0a byte can also be part of another character)."""
-    unit = len(newline)
-    pending, scan = bytearray(), 0
-    while chunk := buffered.read1(1 << 16):
-        pending += chunk
-        begin = 0
-        while (found := pending.find(newline, scan)) != -1:
-            if (found - begin) % unit:
-                scan = found + 1
-                continue
-            yield bytes(pending[begin:found + unit])
-            begin = scan = found + unit
-        del pending[:begin]
-        scan = max(0, len(pending) - unit + 1)
-    if pending:
-        yield bytes(pending)
-
-
-def _delimiter(header_line):
-    counts = {d: header_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
 class _Seen:
     """Addresses already read from this file, with their line: a scratch SQLite table on
     disk, so remembering a million addresses costs no memory to speak of."""
@@ -261,7 +129,7 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
     context = _Context(drip, report, Consent(source=consent.strip(), at=now, text=consent_text),
                        now, dry_run, campaigns, on_error)
     try:
-        with _open_lines(Path(path), encoding, progress) as text:
+        with open_lines(Path(path), encoding, progress) as text:
             header_line = next(text, "")
             if 1 in text.bad:
                 raise ImportFailed(f"line 1 (the header) is {text.bad[1]}; give the file's "
@@ -271,7 +139,7 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                 raise ImportFailed(f"{path} is empty: the first line must name the columns "
                                    "(email, name, ...)")
             reader = csv.reader(itertools.chain([header_line], text),
-                                delimiter=_delimiter(header_line))
+                                delimiter=delimiter(header_line))
             header = next(reader)
             targets = map_columns(header, mapping)
             report.columns = {h.strip(): (t if isinstance(t, str) else f"field:{t[1]}")
@@ -294,7 +162,7 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                 if _rejected_undecodable(context, text, reader.line_num):
                     continue
                 try:
-                    record = _record(row, header, targets, now, context.zones)
+                    record = record_from(row, header, targets, now, context.zones)
                 except InvalidInput as exc:
                     context.error(line, str(exc))
                     continue
@@ -342,75 +210,6 @@ def _enrol_target(drip, campaign_id):
         raise InvalidInput(f"--enroll {campaign_id}: that is the confirmation campaign; imported "
                            "people are already confirmed")
     return campaign
-
-
-def _record(row, header, targets, now, zones):
-    if len(row) > len(header):
-        raise InvalidInput(f"{len(row)} values but the header has {len(header)} columns "
-                           "(a value with a comma or semicolon needs quotes)")
-    record = {"name": "", "timezone": None, "tags": [], "fields": {}, "created_at": None}
-    values = dict.fromkeys(("email", "status", "name", "first_name", "last_name"), "")
-    later = []   # signup times for when the signup column is empty
-    for position, (target, raw) in enumerate(zip(targets, row, strict=False)):
-        target, value = columns.resolve(target, raw.strip(), header[position])
-        if target == "skip":
-            continue
-        if isinstance(target, tuple) or target in _SUBSCRIBER_TEXT:
-            label = f"field {target[1]!r}" if isinstance(target, tuple) else _SUBSCRIBER_TEXT[target]
-            subscriber_ops.check_text(label, raw)
-        if isinstance(target, tuple):
-            if value:
-                if len(value) > MAX_FIELD_LENGTH:
-                    raise InvalidInput(f"field {target[1]!r} is longer than {MAX_FIELD_LENGTH} "
-                                       "characters")
-                record["fields"][target[1]] = value
-        elif target == "timezone" and value:
-            if value not in zones:
-                zone(value)
-                zones.add(value)
-            record["timezone"] = value
-        elif target == "tags" and value:
-            record["tags"] = subscriber_ops._clean_tags(columns.split_tags(value))
-        elif target == "signed_up" and value:
-            record["created_at"] = _signup_time(value, now)
-        elif target == "signed_up_fallback":
-            later.append(value)
-        elif target == "status":
-            if values["status"].lower() in _ACTIVE_WORDS:   # a status that keeps them out wins
-                values["status"] = value
-        else:
-            values[target] = value
-    record["name"] = subscriber_ops._clean_name(
-        columns.full_name(values["name"], values["first_name"], values["last_name"]))
-    if record["created_at"] is None and any(later):
-        record["created_at"] = _signup_time(next(v for v in later if v), now)
-    if not values["email"]:
-        raise InvalidInput("the email column is empty")
-    record["email"] = normalize_email(values["email"])
-    status = values["status"].lower()
-    if status not in _ACTIVE_WORDS:
-        if status in ("pending", "unconfirmed"):
-            raise InvalidInput(f"status is {status!r}: they never confirmed; not imported")
-        raise InvalidInput(f"status is {status!r}: only active subscribers are imported (an "
-                           "unsubscribed, bounced or complained person must not be mailed)")
-    return record
-
-
-def _signup_time(value, now):
-    text = value[:-4] if value.endswith((" UTC", " GMT")) else value   # Kit: "... 08:15:22 UTC"
-    try:
-        if len(text) == 10:
-            moment = datetime.fromisoformat(text).replace(tzinfo=UTC)
-        else:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    except ValueError:
-        raise InvalidInput(f"signup date {value!r} is not a date (2026-01-31 or "
-                           "2026-01-31T09:00Z)") from None
-    if moment > now:
-        raise InvalidInput(f"signup date {value!r} is in the future")
-    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 class _Context:

@@ -13,8 +13,12 @@ import logging
 import re
 from urllib.parse import quote, quote_plus
 
+from .providers.registry import auth_headers
+
 MASK = "********"
-_AUTH_HEADER = re.compile(r"(?i)((?:authorization|x-postmark-server-token|api-key)\"?'?\s*[:=]\s*"
+# Credential headers: the common ones, and those a provider declares in its folder.
+_HEADERS = "|".join(re.escape(h.lower()) for h in ("authorization", "api-key", *auth_headers()))
+_AUTH_HEADER = re.compile(rf"(?i)((?:{_HEADERS})\"?'?\s*[:=]\s*"
                           r"\"?'?)(?:basic |bearer )?[^\s\"',}]+")
 MIN_DERIVED = 6      # shorter encoded forms are left alone: masking them would garble any text
 
@@ -26,8 +30,9 @@ def secret_forms(secrets, users=()):
     or encoded: base64 (standard and URL-safe, with and without padding) of the key alone,
     of ``user:key`` (an HTTP Basic Authorization header, such as Mailgun's ``api:KEY``) and
     of ``\\0user\\0key`` (SMTP AUTH PLAIN), for each of ``users``; percent- and form-encoded
-    (in a URL or a form body); JSON-escaped, with or without ``\\/``. A ``Basic`` or
-    ``Bearer`` header value is covered through its token.
+    (in a URL or a form body); JSON-escaped, with or without ``\\/``; hex (lower and upper
+    case) of the key, of ``user:key`` and of ``\\0user\\0key``. A ``Basic`` or ``Bearer``
+    header value is covered through its token.
     """
     users = [u for u in users if u]
     forms = set()
@@ -37,6 +42,7 @@ def secret_forms(secrets, users=()):
         for value in (secret, *(f"{u}:{secret}" for u in users), *(f"\0{u}\0{secret}" for u in users)):
             for coded in (base64.b64encode(value.encode()), base64.urlsafe_b64encode(value.encode())):
                 found.update({coded.decode("ascii"), coded.decode("ascii").rstrip("=")})
+            found.update({value.encode().hex(), value.encode().hex().upper()})
         forms.update(f for f in found if f == secret or len(f) >= MIN_DERIVED)
     forms |= {f.replace("/", "\\/") for f in forms}
     return sorted(forms, key=lambda f: (-len(f), f))

@@ -1,7 +1,8 @@
 """The outgoing message: addresses, headers and parts, ready for any provider.
 
-Providers with a JSON API read the fields; the outbox, SMTP and MIME-based APIs
-use ``to_mime()``. Three layers keep a header from being injected:
+Providers with a JSON API read the fields; the outbox and SMTP send ``as_bytes()``, written
+directly (``mime_writer``); ``to_mime()`` gives the same message as an EmailMessage. Three
+layers keep a header from being injected:
 
 - every value bound for a header is checked when the message is made (``header_problem``:
   no line break or other control character, and no ``=?``, the opener of an RFC 2047
@@ -18,33 +19,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import policy
-from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from . import mime_writer
 from .errors import HeaderInjection, InvalidInput
 from .headers import check_header_block, fold_address, fold_text, header_problem
+from .mime_writer import MIME_POLICY, VerbatimHeader  # noqa: F401  (the policy, as before)
 
-
-class VerbatimHeader(UnstructuredHeader):
-    """A header written exactly as given, on one line. The email package would turn a long
-    URL with no space to fold at into RFC 2047 encoded words, which List-Unsubscribe must
-    never be, and would fold a long Message-ID; RFC 5322 allows such a line up to 998
-    characters."""
-
-    def fold(self, *, policy):
-        value = str(self)
-        if not (value.isascii() and value.isprintable()) or len(self.name) + 2 + len(value) > 998:
-            return super().fold(policy=policy)
-        return f"{self.name}: {value}{policy.linesep}"
-
-
-_HEADERS = HeaderRegistry()
-for _name in ("list-unsubscribe", "message-id"):
-    _HEADERS.map_to_type(_name, VerbatimHeader)
-# Everything else folds at 78 characters, so encoded words stay within RFC 2047's 75.
-MIME_POLICY = policy.SMTP.clone(header_factory=_HEADERS)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]{2,}")
 
 
@@ -119,10 +102,23 @@ class OutgoingMessage:
     send_at: datetime | None = None
     attempt: int = 0        # the delivery's hand-offs so far: a new one gets a new request key
     stream: str = "marketing"      # or "transactional" (identity.py): the provider's stream
+    # ((html, its quoted-printable body), (text, its body)) when rendering once made them
+    # (``step_render``); used by ``as_bytes`` only while html and text are those very strings.
+    encoded_bodies: tuple | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         # JSON-API providers read these fields and build the headers themselves: each value
-        # gets the same check as the text a subscriber types.
+        # gets the same check as the text a subscriber types. All of them clean (the usual
+        # case) is one scan of them joined by spaces (a space neither makes nor hides a
+        # problem); otherwise each is checked, and the first with a problem named.
+        texts = [self.subject, self.message_id, self.tag]
+        for value in (self.sender, self.reply_to, self.to):
+            if value:
+                texts += (value.display_name, value.addr_spec)
+        for pair in (*self.headers.items(), *self.metadata.items()):
+            texts += pair
+        if header_problem(" ".join(map(str, texts))) is None:
+            return
         check_header_value("Subject", self.subject)
         check_header_value("Message-ID", self.message_id)
         for label, value in (("From", self.sender), ("Reply-To", self.reply_to), ("To", self.to)):
@@ -139,18 +135,17 @@ class OutgoingMessage:
 
     def to_mime(self):
         """A standard ``multipart/alternative`` EmailMessage: text first, then HTML; its
-        headers pass the last guard (``check_header_block``)."""
+        headers pass the last guard (``check_header_block``). Its boundaries come from the
+        Message-ID (``mime_writer.boundary``): it serialises to the bytes of ``as_bytes``."""
         msg = self._build()
         head = b"".join(msg.policy.fold_binary(n, v) for n, v in msg.raw_items())
         self._guard(head.removesuffix(b"\r\n"))
         return msg
 
     def as_bytes(self):
-        """The message as it is sent (CR LF line ends), after the last guard."""
-        raw = self._build().as_bytes()
-        head, blank, _ = raw.partition(b"\r\n\r\n")
-        self._guard(head if blank else raw)
-        return raw
+        """The message as it is sent (CR LF line ends), after the last guard: the bytes
+        ``to_mime().as_bytes()`` gives, written directly (``mime_writer``)."""
+        return mime_writer.message_bytes(self)
 
     def _guard(self, head):
         check_header_block(head, to=self.to.addr_spec, extra=self.headers)
@@ -168,10 +163,14 @@ class OutgoingMessage:
             msg[name] = value
         msg.set_content(self.text, subtype="plain", cte="quoted-printable")
         msg.add_alternative(self.html, subtype="html", cte="quoted-printable")
+        alternative = msg
         if self.attachments:
             msg.make_mixed()
             for item in self.attachments:
                 maintype, subtype = item.content_type.split("/", 1)
                 msg.add_attachment(item.data, maintype=maintype, subtype=subtype,
                                    filename=item.filename)
+            msg.set_boundary(mime_writer.boundary(self.message_id, "mixed"))
+            alternative = msg.get_payload()[0]
+        alternative.set_boundary(mime_writer.boundary(self.message_id, "alternative"))
         return msg

@@ -34,16 +34,15 @@ def recover_stale(drip, now, report, stamp=None):
       and what nobody can tell waits for ``drip resolve``.
     """
     store, provider = drip.store, drip.provider
-    stale = store.take_over_stale(now - drip.settings.claim_timeout, stamp() if stamp else now)
+    stale = ledger.take_over_stale(store, now - drip.settings.claim_timeout,
+                                   stamp() if stamp else now)
     if not stale:
         return
     handed = []
     for delivery in stale:
         if delivery.handed_at is None:
-            if store.update_delivery(delivery.id, expect_state="sending",
-                                     expect_lease=delivery.lease, state="scheduled",
-                                     reason=ledger.NOT_HANDED,
-                                     last_error="interrupted before hand-off; sending again"):
+            if ledger.send_again(store, delivery, ledger.NOT_HANDED,
+                                 "interrupted before hand-off; sending again"):
                 report.recovered += 1
         else:
             handed.append(delivery)
@@ -65,27 +64,21 @@ def _reconcile(drip, delivery, report):
     else:
         mid = message_id(campaign, step, subscriber, drip.settings.sender)
         verdict, provider_id = provider.reconcile(delivery, mid)
-    guard = {"expect_state": "sending", "expect_lease": delivery.lease}
     if verdict == RECONCILED_SENT:
-        if store.update_delivery(delivery.id, **guard, state="sent",
-                                 attempts=delivery.attempts + 1, sent_at=delivery.handed_at,
-                                 provider=provider.name, provider_message_id=provider_id,
-                                 last_error=None, reason=None):
+        if ledger.sent(store, delivery, at=delivery.handed_at, attempts=delivery.attempts + 1,
+                       provider=provider.name, provider_message_id=provider_id):
             report.recovered += 1
     elif verdict == RECONCILED_NOT_SENT:
-        if store.update_delivery(delivery.id, **guard, state="scheduled", handed_at=None,
-                                 handoff_key=None, reason=None,
-                                 last_error="interrupted during hand-off and the provider "
-                                            "never got it; sending again"):
+        if ledger.send_again(store, delivery, ledger.NOT_RECEIVED,
+                             "interrupted during hand-off and the provider never got it; "
+                             "sending again"):
             report.recovered += 1
     else:
         _decide_later(store, delivery, report)
 
 
 def _decide_later(store, delivery, report):
-    store.update_delivery(delivery.id, expect_state="sending", expect_lease=delivery.lease,
-                          reason=ledger.NEEDS_DECISION,
-                          last_error=NEEDS_DECISION.format(id=delivery.id))
+    ledger.wait_for_decision(store, delivery, NEEDS_DECISION.format(id=delivery.id))
     report.undecided += 1
 
 
@@ -149,18 +142,16 @@ def resolve(drip, delivery_id, decision, *, now):
     delivery = store.get_delivery(delivery_id)
     if delivery is None:
         raise DripError(f"no delivery {delivery_id} (see `drip status`)")
-    if delivery.state != "sending" or delivery.reason != ledger.NEEDS_DECISION:
-        what = delivery.state if delivery.state != "sending" else "being sent right now"
+    if delivery.state != ledger.SENDING or delivery.reason != ledger.NEEDS_DECISION:
+        what = delivery.state if delivery.state != ledger.SENDING else "being sent right now"
         raise DripError(f"delivery {delivery_id} is {what}, not waiting for a decision")
-    guard = {"expect_state": "sending", "expect_lease": delivery.lease}
     if decision == "sent":
-        done = store.update_delivery(delivery_id, **guard, state="sent",
-                                     sent_at=delivery.handed_at or delivery.claimed_at or now,
-                                     reason=None, last_error="marked sent by the coach")
+        done = ledger.marked_sent(store, delivery,
+                                  at=delivery.handed_at or delivery.claimed_at or now,
+                                  message="marked sent by the coach")
     else:
-        done = store.update_delivery(delivery_id, **guard, state="scheduled", due_at=now,
-                                     handed_at=None, handoff_key=None, reason=None,
-                                     last_error="resend chosen by the coach")
+        done = ledger.send_again(store, delivery, ledger.RESOLVED_RESEND,
+                                 "resend chosen by the coach", due=now)
     if not done:
         raise DripError(f"delivery {delivery_id} changed while deciding; run `drip status` "
                         "and try again")

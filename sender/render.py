@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from .errors import TemplateError
 LAYOUT_HTML = "emails/_layout.html"
 LAYOUT_TEXT = "emails/_layout.txt"
 # Inline every rule, but keep @media blocks (phone styles) in a <style> tag.
-_INLINER = css_inline.CSSInliner(keep_at_rules=True)
+INLINER = css_inline.CSSInliner(keep_at_rules=True)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,29 @@ class RenderedEmail:
     preheader: str
     html: str
     text: str
+    encoded_bodies: tuple | None = None     # see OutgoingMessage.encoded_bodies
+
+
+class SourceKeepingLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader whose templates remember the source they were compiled from
+    (``template.drip_source``), so ``template_plan`` reads exactly what renders, never a
+    newer file on disk."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._last = threading.local()
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        self._last.value = (template, source)
+        return source, filename, uptodate
+
+    def load(self, environment, name, globals=None):
+        template = super().load(environment, name, globals)
+        last = getattr(self._last, "value", None)
+        if last is not None and last[0] == name:
+            template.drip_source = last[1]
+        return template
 
 
 def make_environment(templates_dir, *, frozen=False, globals=None):
@@ -47,7 +71,7 @@ def make_environment(templates_dir, *, frozen=False, globals=None):
         raise TemplateError(f"templates folder {templates_dir} not found "
                             "(set DRIP_TEMPLATES_DIR or create it)")
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        loader=SourceKeepingLoader(str(templates_dir)),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
         keep_trailing_newline=True,
@@ -107,15 +131,31 @@ def render_template(env, name, context):
         raise TemplateError(f"{_where(exc, name)}: {exc.message or exc}") from None
 
 
+STRINGS_KEPT = 512      # compiled subject and preheader templates kept per environment
+
+
+def compiled_string(env, source):
+    """``source`` (a subject line, say) compiled once per environment: a text template
+    (no autoescaping). A new environment (a hot reload) compiles again."""
+    text_env = getattr(env, "_drip_text", None)
+    if text_env is None:
+        text_env = env._drip_text = env.overlay(autoescape=False)
+        text_env._drip_strings = {}
+    kept = text_env._drip_strings
+    template = kept.get(source)
+    if template is None:
+        if len(kept) >= STRINGS_KEPT:
+            kept.clear()
+        template = kept[source] = text_env.from_string(source)
+    return template
+
+
 def render_string(env, source, context, *, label):
     """Render a template string (a subject line, say); errors name ``label``. The result is
     text, not HTML: it is not escaped here (a name with '&' stays '&' in the Subject header),
     and is escaped where a template puts it into HTML."""
-    text_env = getattr(env, "_drip_text", None)
-    if text_env is None:
-        text_env = env._drip_text = env.overlay(autoescape=False)
     try:
-        return text_env.from_string(source).render(context)
+        return compiled_string(env, source).render(context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"{label}: {exc.message or exc}") from None
 
@@ -128,13 +168,23 @@ _LAYOUT_TABLE = re.compile(r"<table\b[^>]*\brole=\"presentation\"[^>]*>.*?</tabl
 _TABLE_TAGS = re.compile(r"</?(?:table|thead|tbody|tr|td|th)\b[^>]*>", re.I)
 
 
+MARKDOWN_OPTIONS = {"heading_style": "ATX", "bullets": "-", "strip": ["img"]}
+
+
+def unwrap_layout_tables(fragment):
+    """A layout table (``role="presentation"``) as its cells' contents, one per line."""
+    return _LAYOUT_TABLE.sub(lambda m: _TABLE_TAGS.sub("\n", m.group(0)), str(fragment))
+
+
+def tidy_text(text):
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
 def html_to_text(fragment):
     """A readable plain-text version of an HTML fragment (Markdown-flavoured). A layout table
     (``role="presentation"``: a photo beside a paragraph, say) reads as its contents."""
-    fragment = _LAYOUT_TABLE.sub(lambda m: _TABLE_TAGS.sub("\n", m.group(0)), str(fragment))
-    text = markdownify(fragment, heading_style="ATX", bullets="-", strip=["img"])
-    text = re.sub(r"[ \t]+\n", "\n", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return tidy_text(markdownify(unwrap_layout_tables(fragment), **MARKDOWN_OPTIONS))
 
 
 def render_email(env, template, context):
@@ -144,7 +194,7 @@ def render_email(env, template, context):
     body = render_template(env, body_name, context)
     page = render_template(env, LAYOUT_HTML, {**context, "body": Markup(body)})
     try:
-        html = _INLINER.inline(page)
+        html = INLINER.inline(page)
     except ValueError as exc:
         raise TemplateError(f"{LAYOUT_HTML}: CSS could not be inlined: {exc}") from None
     text = render_template(env, LAYOUT_TEXT, {**context, "body": html_to_text(body)})

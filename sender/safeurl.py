@@ -33,14 +33,16 @@ def parse_hosts(value):
     return hosts
 
 
-def redirect_hosts(settings):
-    """The hosts a signup may be sent back to: DRIP_REDIRECT_HOSTS and the website's host."""
-    hosts = parse_hosts(settings.get("DRIP_REDIRECT_HOSTS"))
-    website = settings.get("DRIP_WEBSITE_URL")
-    if website:
-        host = urlsplit(website).hostname
-        if host:
-            hosts.add(host.lower())
+def redirect_hosts(listed, website_url):
+    """The hosts a signup may be sent back to: ``listed`` (DRIP_REDIRECT_HOSTS, parsed by
+    ``parse_hosts``) and the host of ``website_url`` (DRIP_WEBSITE_URL). Read by config.py."""
+    hosts = set(listed)
+    try:
+        host = urlsplit(website_url or "").hostname
+    except ValueError:      # not a URL: no host to add
+        host = None
+    if host:
+        hosts.add(host.lower())
     return hosts
 
 

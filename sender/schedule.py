@@ -13,6 +13,9 @@ Rules, chosen on purpose:
 * A local time that exists twice (the hour repeated when clocks go back) means
   its first occurrence.
 * A due time outside the send window moves to the window's next opening.
+* The minimum gap (DRIP_MIN_GAP): a campaign email that would follow the last one sent to
+  the same person sooner than the gap waits until the gap has passed, then for the window
+  (``min_gap_until``). Transactional email (the confirmation, the welcome) never waits.
 """
 
 from __future__ import annotations
@@ -173,15 +176,26 @@ def parse_window(text):
     return Window(days=days, start_minute=start, end_minute=end)
 
 
+# The shape of every IANA key (America/Argentina/ComodRivadavia, Etc/GMT+5, UTC): at most
+# three parts. Anything else is refused before zoneinfo looks it up, which for a deep path
+# like "a/a/a/.../b" recurses through the import system until RecursionError.
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,3}")
+# Files in the zone folder that are not zones of a place: this machine's own setting, a
+# template, a placeholder, and the two alternative trees.
+_NOT_ZONES = {"localtime", "posixrules", "Factory"}
+
+
 def zone(name):
     """Return the IANA time zone ``name`` or raise InvalidInput naming it."""
     try:
-        if not name or name != name.strip():
+        if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.fullmatch(name) \
+                or name in _NOT_ZONES or name.startswith(("posix/", "right/")):
             raise ValueError(name)
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, RecursionError):
         raise InvalidInput(
-            f"unknown time zone {name!r}: use an IANA name such as America/New_York or Europe/Berlin"
+            f"unknown time zone {str(name)[:80]!r}: use an IANA name such as America/New_York "
+            "or Europe/Berlin"
         ) from None
 
 
@@ -212,6 +226,16 @@ def fit_window(instant, tz, window: Window):
                 return instant
         day += timedelta(days=1)
     raise InvalidInput(f"send window {window} never opens")  # unreachable for a parsed window
+
+
+def min_gap_until(last_sent, gap, at, tz, window: Window):
+    """The minimum gap between two emails to one person: None when an email may go at ``at``
+    (nothing sent before, or the last one ``gap`` or more before ``at``); otherwise the
+    earliest instant ``gap`` after ``last_sent`` that falls inside ``window`` in ``tz``. A
+    ``last_sent`` later than ``at`` (an email a provider holds until then) counts too."""
+    if last_sent is None or at - last_sent >= gap:
+        return None
+    return fit_window(last_sent + gap, tz, window)
 
 
 def add_delay(instant, delay: Delay, tz):

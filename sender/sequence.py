@@ -65,7 +65,7 @@ def enroll(drip, subscriber, campaign, now):
         rows = [{"subscriber_id": subscriber.id, "campaign": campaign.id, "step": step.id,
                  "due_at": due}
                 for step, due in planned_times(campaign, enrollment, subscriber, drip.settings)]
-        store.add_deliveries(rows, now=now)
+        ledger.schedule(store, rows, now=now)
     return True
 
 
@@ -77,7 +77,8 @@ def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
     planned = planned_times(campaign, enrollment, subscriber, drip.settings)
     positions = {step.id: i for i, (step, _) in enumerate(planned)}
     reached = max((positions[s] for s, d in existing.items()
-                   if s in positions and d.state not in ("scheduled", "cancelled")), default=-1)
+                   if s in positions and d.state not in (ledger.SCHEDULED, ledger.CANCELLED)),
+                  default=-1)
     changes = []
     for position, (step, due) in enumerate(planned):
         row = existing.get(step.id)
@@ -90,7 +91,7 @@ def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
                                       reason="step added after its time had passed"))
             else:
                 changes.append(Change(subscriber.id, campaign.id, step.id, "add", due))
-        elif (row.state == "scheduled" and row.due_at != due
+        elif (row.state == ledger.SCHEDULED and row.due_at != due
               and (row.attempts == 0 or row.reason == ledger.HELD_CANCELLED)):
             if due <= now and row.due_at <= now:
                 continue            # due already either way (e.g. after a resume): no move
@@ -99,7 +100,7 @@ def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
                 changes.append(Change(subscriber.id, campaign.id, step.id, "move", new_due,
                                       old_due_at=row.due_at))
     for step_id, row in existing.items():
-        if step_id not in positions and row.state == "scheduled":
+        if step_id not in positions and row.state == ledger.SCHEDULED:
             changes.append(Change(subscriber.id, campaign.id, step_id, "cancel",
                                   old_due_at=row.due_at, reason="step removed from the campaign"))
     if apply and changes:
@@ -109,19 +110,19 @@ def reconcile(drip, subscriber, enrollment, campaign, now, *, apply=True):
 
 def _apply(store, changes, existing, now):
     with store.transaction():
-        rows = [{"subscriber_id": c.subscriber_id, "campaign": c.campaign, "step": c.step,
-                 "due_at": c.due_at, "state": "skipped" if c.action == "skip" else "scheduled",
-                 "last_error": c.reason or None}
-                for c in changes if c.action in ("add", "skip")]
-        if rows:
-            store.add_deliveries(rows, now=now)
+        rows = {action: [{"subscriber_id": c.subscriber_id, "campaign": c.campaign,
+                          "step": c.step, "due_at": c.due_at, "message": c.reason}
+                         for c in changes if c.action == action] for action in ("add", "skip")}
+        if rows["add"]:
+            ledger.schedule(store, rows["add"], now=now)
+        if rows["skip"]:
+            ledger.record_skipped(store, rows["skip"], now=now)
         for change in changes:
             row = existing.get(change.step)
             if change.action == "move":
-                store.update_delivery(row.id, expect_state="scheduled", due_at=change.due_at)
+                ledger.move(store, row, change.due_at)
             elif change.action == "cancel":
-                store.update_delivery(row.id, expect_state="scheduled", state="cancelled",
-                                      last_error=change.reason)
+                ledger.cancel(store, row, ledger.STEP_GONE, change.reason)
 
 
 def campaign_changes(drip, now, *, apply):

@@ -11,10 +11,10 @@ from datetime import timedelta
 from . import ledger
 from .erasure import check_not_erased
 from .errors import DripError, InvalidInput, NotFound
-from .held import cancel_held
 from .message import check_header_value, normalize_email
 from .models import ENDED_STATUSES, Consent
 from .schedule import fit_window, zone
+from .send_ahead import cancel_held
 from .sequence import enroll, reconcile
 
 # A repeated signup sends at most one confirmation email per this long.
@@ -168,17 +168,16 @@ def queue_confirmation(drip, subscriber, *, now):
     with store.transaction():
         rows = list(store.deliveries(subscriber_id=subscriber.id, campaign=campaign.id))
         if not rows:
-            store.add_deliveries([{"subscriber_id": subscriber.id, "campaign": campaign.id,
-                                   "step": step.id, "due_at": due}], now=now)
+            ledger.schedule(store, [{"subscriber_id": subscriber.id, "campaign": campaign.id,
+                                     "step": step.id, "due_at": due}], now=now)
             return True
         row = rows[0]
-        if row.state in ("scheduled", "sending"):
+        if row.state in (ledger.SCHEDULED, ledger.SENDING):
             return False
         last = row.sent_at or row.due_at
         if now - last < CONFIRM_RESEND_AFTER:
             return False
-        return store.update_delivery(row.id, expect_state=row.state, state="scheduled",
-                                     due_at=due, attempts=0, last_error=None)
+        return ledger.schedule_again(store, row, due=due)
 
 
 def confirm(drip, subscriber, *, now, source=None):
@@ -196,8 +195,8 @@ def confirm(drip, subscriber, *, now, source=None):
             _pick_up_where_they_left(drip, subscriber, returning_since, now)
         confirmation = drip.campaigns.confirmation
         if confirmation:
-            store.cancel_pending(subscriber.id, "subscriber confirmed",
-                                 campaign=confirmation.id, code=ledger.CONFIRMED)
+            ledger.cancel_pending_for(store, subscriber.id, ledger.CONFIRMED,
+                                      "subscriber confirmed", campaign=confirmation.id)
         entered = [c.id for c in drip.campaigns.entered_on("confirm", subscriber)
                    if enroll(drip, subscriber, c, now)]
         entered += _enroll_by_tag(drip, subscriber, now)
@@ -213,11 +212,7 @@ def _pick_up_where_they_left(drip, subscriber, left_at, now):
         campaign = drip.campaigns.get(enrollment.campaign)
         if campaign is None:
             continue
-        for row in store.deliveries(subscriber_id=subscriber.id, campaign=campaign.id,
-                                    states=("cancelled",)):
-            if row.reason == ledger.UNSUBSCRIBED:
-                store.update_delivery(row.id, expect_state="cancelled", state="scheduled",
-                                      last_error=None, reason=None, provider_message_id=None)
+        ledger.restore_after_resubscribe(store, subscriber.id, campaign=campaign.id)
         enrollment.shift_seconds += away
         store.set_enrollment_shift(subscriber.id, campaign.id, enrollment.shift_seconds)
         reconcile(drip, subscriber, enrollment, campaign, now)
@@ -266,7 +261,7 @@ def unsubscribe(drip, subscriber, *, now, reason="unsubscribed"):
             return 0
         store.update_subscriber(subscriber.id, now=now, status="unsubscribed",
                                 withdrawn_at=now, paused_at=None)
-        cancelled = store.cancel_pending(subscriber.id, reason, code=ledger.UNSUBSCRIBED)
+        cancelled = ledger.cancel_pending_for(store, subscriber.id, ledger.UNSUBSCRIBED, reason)
     return cancelled + cancel_held(drip, subscriber, now, code=ledger.UNSUBSCRIBED)
 
 
@@ -277,8 +272,8 @@ def suppress(drip, subscriber, status, *, now, reason):
     store = drip.store
     with store.transaction():
         store.update_subscriber(subscriber.id, now=now, status=status, paused_at=None)
-        cancelled = store.cancel_pending(subscriber.id, reason, code=ledger.SUPPRESSED)
-    return cancelled + cancel_held(drip, subscriber, now)
+        cancelled = ledger.cancel_pending_for(store, subscriber.id, ledger.SUPPRESSED, reason)
+    return cancelled + cancel_held(drip, subscriber, now, code=ledger.SUPPRESSED)
 
 
 def find(drip, email):

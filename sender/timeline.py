@@ -34,7 +34,18 @@ REASON_TEXT = {
     ledger.TEMPLATE_ERROR: "waiting: its template does not render (fix the file)",
     ledger.CAMPAIGN_ERROR: "waiting: its campaign file does not load (fix the file)",
     ledger.BAD_DATA: "failed: her stored details cannot be put in an email",
+    ledger.NOT_RECEIVED: "an interrupted send the provider says it never got; it goes again",
+    ledger.UNCONFIRMED: "handed to the provider; waiting for its answer",
+    ledger.MIN_GAP: "moved later: it would have come too soon after her last email (DRIP_MIN_GAP)",
+    ledger.REJECTED: "failed: the provider refused it",
+    ledger.GAVE_UP: "failed: the provider kept failing until drip gave up (DRIP_MAX_ATTEMPTS)",
+    ledger.HELD_CANCELLED: "held at the provider, cancelled there by a pause; goes again on resume",
+    ledger.RESOLVED_SENT: "marked as sent by the coach (`drip resolve`)",
+    ledger.RESOLVED_RESEND: "to be sent again, as the coach decided (`drip resolve`)",
+    ledger.STEP_ADDED_LATE: "skipped: the step was added to the campaign after her turn for it",
 }
+# Codes whose stored message (the provider's words) is worth showing after the sentence.
+WITH_MESSAGE = (ledger.REJECTED, ledger.GAVE_UP)
 
 
 @dataclass
@@ -120,6 +131,10 @@ def timeline(drip, subscriber, *, now):
 def why(delivery, subscriber, *, now, braked=False, confirmation=False):
     """One sentence from what is stored about ``delivery`` and what holds it back now."""
     coded = REASON_TEXT.get(delivery.reason)
+    if coded and delivery.reason in WITH_MESSAGE and delivery.last_error:
+        coded = f"{coded}: {delivery.last_error}"
+    if delivery.state == "sent" and delivery.reason == ledger.RESOLVED_SENT:
+        return coded
     if delivery.state == "sent":
         if delivery.sent_at and delivery.sent_at > now:
             return f"handed to {delivery.provider} early; it holds the email until its time"

@@ -7,9 +7,10 @@ to confirm, and the reverse.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous import Signer as _ItsSigner
 
 CONFIRM = "confirm"
 UNSUBSCRIBE = "unsubscribe"
@@ -25,7 +26,29 @@ class TokenInvalid(Exception):
         super().__init__(message)
 
 
-class _SignedAt(TimestampSigner):
+# Made once per Signer: (purpose, time) -> (serializer, signer); untimed tokens by uid.
+KEPT_SIGNERS = 64
+KEPT_TOKENS = 65536
+
+
+class _KeyOnce:
+    """Derives the signing key once per signer (itsdangerous derives it for every
+    signature); the key, and so every token, is the same."""
+
+    def derive_key(self, secret_key=None):
+        if secret_key is not None:
+            return super().derive_key(secret_key)
+        key = self.__dict__.get("_drip_key")
+        if key is None:
+            key = self._drip_key = super().derive_key()
+        return key
+
+
+class _Untimed(_KeyOnce, _ItsSigner):
+    pass
+
+
+class _SignedAt(_KeyOnce, TimestampSigner):
     """A timestamp signer that stamps the time it is given instead of reading the clock,
     so the same email rendered twice for the same moment is the same bytes."""
 
@@ -40,6 +63,10 @@ class _SignedAt(TimestampSigner):
 @dataclass(frozen=True)
 class Signer:
     secret_key: str
+    # The serializers and signers made so far, and the unsubscribe tokens (one per uid,
+    # the same in every email): making a token is then a JSON dump and one HMAC.
+    _made: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _tokens: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def _serializer(self, purpose, at=None):
         return URLSafeTimedSerializer(self.secret_key, salt=f"drip-{purpose}", signer=_SignedAt,
@@ -48,13 +75,32 @@ class Signer:
     def _untimed(self, purpose):
         # Unsubscribe links never expire, so they carry no time: one token per subscriber,
         # the same in every email (version 2; version 1 tokens carried the signing time).
-        return URLSafeSerializer(self.secret_key, salt=f"drip-{purpose}-v2")
+        return URLSafeSerializer(self.secret_key, salt=f"drip-{purpose}-v2", signer=_Untimed)
+
+    def _sign(self, purpose, uid, at=None):
+        """``serializer.dumps(uid)``, with the serializer and its signer made once."""
+        made = self._made.get((purpose, at))
+        if made is None:
+            serializer = self._untimed(purpose) if MAX_AGE[purpose] is None \
+                else self._serializer(purpose, at)
+            made = (serializer, serializer.make_signer())
+            if len(self._made) >= KEPT_SIGNERS:
+                self._made.clear()
+            self._made[(purpose, at)] = made
+        serializer, signer = made
+        return signer.sign(serializer.dump_payload(uid)).decode("utf-8")
 
     def make(self, purpose, uid, *, now=None):
         """A token for ``uid``; an expiring one is stamped with ``now`` (default: the clock)."""
         if MAX_AGE[purpose] is None:
-            return self._untimed(purpose).dumps(uid)
-        return self._serializer(purpose, now).dumps(uid)
+            token = self._tokens.get((purpose, uid))
+            if token is None:
+                token = self._sign(purpose, uid)
+                if len(self._tokens) >= KEPT_TOKENS:
+                    self._tokens.clear()
+                self._tokens[(purpose, uid)] = token
+            return token
+        return self._sign(purpose, uid, now)
 
     def read(self, purpose, token, *, now):
         """The uid inside ``token``, checked against ``now`` for expiry; raises TokenInvalid."""

@@ -13,7 +13,10 @@ from tests.conftest import at
 
 
 def commands(group=cli, prefix=()):
-    for name, command in group.commands.items():
+    """Every command's path; the top group loads each command's module when asked for it."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             yield from commands(command, (*prefix, name))
         else:

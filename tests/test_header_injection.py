@@ -428,8 +428,8 @@ def test_the_last_guard_catches_the_email_package_writing_a_decoded_line_break()
 
 def test_providers_refuse_rather_than_send_when_the_guard_trips(tmp_path, smtp_inbox):
     from sender.providers.base import REJECTED
-    from sender.providers.outbox import OutboxProvider
-    from sender.providers.smtp import SmtpProvider
+    from sender.providers.outbox.sending import OutboxProvider
+    from sender.providers.smtp.sending import SmtpProvider
 
     received, port = smtp_inbox
     bad, good = make_message(1), make_message(2)

@@ -89,7 +89,9 @@ def test_leases_migration_keeps_meaning_of_existing_rows(tmp_path):
     conn.close()
     store = SQLiteStore(path)
     rows = {d.step: d for d in store.deliveries()}
-    assert [rows[s].reason for s in ("one", "two", "three")] == ["unsubscribed", "unsubscribed", None]
+    # "three" gets its code from m009 (below), which the store also applies on opening.
+    assert [rows[s].reason for s in ("one", "two", "three")] == ["unsubscribed", "unsubscribed",
+                                                                 "confirmed"]
     assert rows["four"].handed_at == rows["four"].claimed_at and rows["four"].reason == "needs_decision"
     store.close()
 
@@ -122,3 +124,130 @@ def test_a_postgres_database_from_a_newer_drip_is_refused(postgres_url):
                      (len(PG_MIGRATIONS) + 1,))
     with pytest.raises(DripError, match="newer drip"):
         PostgresStore(postgres_url)
+
+
+def _sqlite_shape(conn):
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                         "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    columns = {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                          "AND sql IS NOT NULL")}
+    return columns, indexes
+
+
+def _postgres_shape(conn):
+    columns = {}
+    for table, column in conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position"):
+        columns.setdefault(table, []).append(column)
+    constraints = {r[0] for r in conn.execute("SELECT conname FROM pg_constraint")}
+    indexes = {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes "
+                                          "WHERE schemaname = 'public'")} - constraints
+    return columns, indexes
+
+
+def test_both_engines_build_the_same_tables_columns_and_indexes(tmp_path, postgres_url):
+    """schema.py writes each table and index once: both engines end up with the same tables,
+    the same columns in the same order, and the same indexes."""
+    import psycopg
+
+    from sender.store.postgres import PostgresStore
+
+    SQLiteStore(tmp_path / "db.sqlite").close()
+    PostgresStore(postgres_url).close()
+    conn = sqlite3.connect(tmp_path / "db.sqlite")
+    lite = _sqlite_shape(conn)
+    conn.close()
+    with psycopg.connect(postgres_url) as pg_conn:
+        postgres = _postgres_shape(pg_conn)
+    assert lite == postgres
+    assert "deliveries_waiting" in lite[1] and lite[0]["deliveries"][-1] == "reason"
+
+
+def test_first_postgres_schema_upgrades_without_losing_data(postgres_url):
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from sender.store.postgres import PG_MIGRATIONS, PostgresStore
+    from sender.store.postgres import migrate as pg_migrate
+
+    with psycopg.connect(postgres_url, autocommit=True, row_factory=dict_row) as conn:
+        assert pg_migrate(conn, upto=1) == ["m001_core"]
+        conn.execute("INSERT INTO subscribers (uid, email, name, status, created_at, updated_at) "
+                     "VALUES ('u1', 'ana@example.com', 'Ana', 'active', now(), now())")
+        conn.execute("INSERT INTO deliveries (subscriber_id, campaign, step, due_at, state, "
+                     "created_at) VALUES (1, 'course', 'one', '2026-01-02T00:00:00Z', 'scheduled', "
+                     "now())")
+    store = PostgresStore(postgres_url)
+    assert store.schema_version() == len(PG_MIGRATIONS)
+    person = store.get_subscriber(email="ana@example.com")
+    assert person.name == "Ana" and person.tags == [] and person.fields == {}
+    [row] = store.deliveries(subscriber_id=person.id)
+    assert (row.campaign, row.step, row.state, row.lease) == ("course", "one", "scheduled", None)
+    store.close()
+
+
+# (state, the message drip wrote before reason codes, subscriber status) -> the code m009 gives.
+OLD_MESSAGES = [
+    ("cancelled", "subscriber confirmed", "active", "confirmed"),
+    ("cancelled", "postmark reported bounced", "bounced", "suppressed"),
+    ("cancelled", "provider rejected the address: 406 inactive", "bounced", "suppressed"),
+    ("cancelled", "cancelled at resend before its send time", "complained", "suppressed"),
+    ("cancelled", "cancelled at resend before its send time", "unsubscribed", "unsubscribed"),
+    ("cancelled", "step removed from the campaign", "active", "step_gone"),
+    ("cancelled", "the campaign or step no longer exists", "active", "step_gone"),
+    ("skipped", "step added before a step already sent", "active", "step_added_late"),
+    ("skipped", "step added after its time had passed", "active", "step_added_late"),
+    ("failed", "gave up after 5 attempts: 503 busy", "active", "gave_up"),
+    ("failed", "not sent: name contains a line break", "active", "bad_data"),
+    ("failed", "422 invalid To address", "active", "rejected"),
+    ("sent", "marked sent by the coach", "active", "resolved_sent"),
+    ("sending", "hand-off unconfirmed (timed out); it will be checked", "active", "unconfirmed"),
+    ("scheduled", "503 busy", "active", None),
+    ("sent", None, "active", None),
+]
+
+
+def _old_rows(execute, mark):
+    for i, (state, message, status, _) in enumerate(OLD_MESSAGES):
+        execute("INSERT INTO subscribers (uid, email, name, status, created_at, updated_at) "
+                f"VALUES ({mark}, {mark}, 'Ana', {mark}, {mark}, {mark})",
+                (f"u{i}", f"p{i}@example.com", status, "2026-01-01T00:00:00Z",
+                 "2026-01-01T00:00:00Z"))
+        execute("INSERT INTO deliveries (subscriber_id, campaign, step, due_at, state, last_error, "
+                f"created_at) VALUES ({i + 1}, 'course', 'one', {mark}, {mark}, {mark}, {mark})",
+                ("2026-01-02T00:00:00Z", state, message, "2026-01-01T00:00:00Z"))
+
+
+def _codes(store):
+    by_email = {p.id: p.email for p in store.list_subscribers()}
+    return [d.reason for d in sorted(store.deliveries(), key=lambda d: int(by_email[
+        d.subscriber_id][1:].split("@")[0]))]
+
+
+def test_reason_codes_migration_codes_old_rows_sqlite(tmp_path):
+    """m009: rows written before every transition stored a code get theirs from the words
+    drip wrote then; nothing reads the words afterwards."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, upto=8)
+    _old_rows(conn.execute, "?")
+    conn.close()
+    store = SQLiteStore(path)
+    assert _codes(store) == [code for *_, code in OLD_MESSAGES]
+    store.close()
+
+
+def test_reason_codes_migration_codes_old_rows_postgres(postgres_url):
+    import psycopg
+
+    from sender.store.postgres import PostgresStore
+    from sender.store.postgres import migrate as pg_migrate
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        pg_migrate(conn, upto=8)
+        _old_rows(conn.execute, "%s")
+    store = PostgresStore(postgres_url)
+    assert _codes(store) == [code for *_, code in OLD_MESSAGES]
+    store.close()

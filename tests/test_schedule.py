@@ -71,6 +71,21 @@ def test_zone_rejects_unknown():
         zone("Mars/Olympus")
 
 
+@pytest.mark.parametrize("name", ["a/" * 300 + "b", "a/" * 2000 + "b", "Europe/" + "x" * 500,
+                                  "../../etc/passwd", "Europe//Berlin", "/Europe/Berlin",
+                                  "localtime", "posixrules", "Factory", "posix/Europe/Berlin"])
+def test_zone_refuses_a_name_no_zone_has(name):
+    """A deep or odd key never reaches zoneinfo's lookup (a RecursionError deep inside it)."""
+    with pytest.raises(InvalidInput, match="IANA"):
+        zone(name)
+
+
+@pytest.mark.parametrize("name", ["America/Argentina/ComodRivadavia", "Etc/GMT+5", "UTC",
+                                  "America/Port-au-Prince", "Pacific/Chatham", "Asia/Kolkata"])
+def test_zone_accepts_real_names(name):
+    assert zone(name).key == name
+
+
 def test_gap_moves_forward_by_the_gap():
     # 2026-03-08 02:30 does not exist in New York (clocks jump 02:00 -> 03:00).
     assert local(localize(datetime(2026, 3, 8, 2, 30), NY), NY) == datetime(2026, 3, 8, 3, 30)

@@ -195,15 +195,23 @@ def test_stale_sending_and_counts(store):
     assert store.next_due() == NOW
 
 
-def test_last_sent_at(store):
-    person = add(store)
+def test_last_sent(store):
+    person, other, never = add(store), add(store, "other@example.com"), add(store, "never@example.com")
     schedule(store, person, "one", "two")
+    schedule(store, other, "one")
+    schedule(store, never, "one")
     schedule(store, person, "confirm", campaign="confirmation")
     rows = {d.step: d for d in store.deliveries(subscriber_id=person.id)}
     store.update_delivery(rows["one"].id, state="sent", sent_at=NOW)
     store.update_delivery(rows["confirm"].id, state="sent", sent_at=NOW + timedelta(hours=1))
-    assert store.last_sent_at(person.id) == NOW + timedelta(hours=1)
-    assert store.last_sent_at(person.id, exclude_campaign="confirmation") == NOW
+    theirs = next(d for d in store.deliveries(subscriber_id=other.id))
+    store.update_delivery(theirs.id, state="sent", sent_at=NOW - timedelta(days=2))
+    everyone = [person.id, other.id, never.id]
+    assert store.last_sent(everyone) == {person.id: NOW + timedelta(hours=1),
+                                         other.id: NOW - timedelta(days=2)}
+    assert store.last_sent(everyone, exclude_campaign="confirmation") == {
+        person.id: NOW, other.id: NOW - timedelta(days=2)}
+    assert store.last_sent([]) == {}
 
 
 def test_transaction_rolls_back(store):

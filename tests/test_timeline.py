@@ -82,3 +82,25 @@ def test_waiting_mail_says_what_holds_it(drip):
     by_step = {e.step: e for e in timeline(drip, bo, now=NOW).entries}
     assert by_step["one"].why == "waiting: its template does not render (fix the file)"
     assert by_step["one"].last_error == "line 3: oops"
+
+
+def test_every_reason_code_reads_as_a_sentence():
+    from sender import ledger
+    from sender.timeline import REASON_TEXT
+
+    assert set(REASON_TEXT) == set(ledger.REASONS)
+
+
+def test_a_refused_email_shows_the_providers_words(drip):
+    from sender import ledger
+
+    ana = subscribers.add_subscriber(drip, "ana@example.com", now=NOW, confirmed=True).subscriber
+    [row] = [d for d in drip.store.deliveries(subscriber_id=ana.id) if d.step == "hello"]
+    drip.store.update_delivery(row.id, state="failed", reason=ledger.REJECTED,
+                               last_error="postmark: 406 inactive recipient")
+    drip.store.update_delivery(
+        next(d.id for d in drip.store.deliveries(subscriber_id=ana.id) if d.step == "one"),
+        state="sent", sent_at=NOW, reason=ledger.RESOLVED_SENT)
+    by_step = {e.step: e for e in timeline(drip, ana, now=NOW).entries}
+    assert by_step["hello"].why == "failed: the provider refused it: postmark: 406 inactive recipient"
+    assert by_step["one"].why == "marked as sent by the coach (`drip resolve`)"

@@ -13,7 +13,6 @@ from click.core import ParameterSource
 from dotenv import load_dotenv
 
 from ..config import Settings, secrets_masker
-from ..drip import Drip
 from ..errors import ConfigError, DatabaseMissing, DripError
 from ..logging_setup import configure_logging
 from ..schedule import parse_instant
@@ -29,7 +28,8 @@ class DripGroup(click.Group):
             text = str(exc)
             state = ctx.find_object(State)
             if isinstance(exc, DatabaseMissing) and state is not None:
-                text = exc.explain(state.env_file, state.env_loaded)
+                text = exc.explain(state.env_file, state.env_loaded,
+                                   setting=os.environ.get("DRIP_DATABASE"))
             raise click.ClickException(secrets_masker(os.environ)(text)) from None
         except OSError as exc:
             # A file or folder named on the command line or in a setting that cannot be
@@ -91,6 +91,8 @@ class State:
             ctx = click.get_current_context(silent=True)
             if sends_to_subscribers(ctx):
                 settings.refuse_example_values(f"drip {ctx.info_name}")
+            from ..drip import Drip  # not at import time: `drip --help` needs none of it
+
             self._drip = Drip(settings, create_database=False)   # init and migrate create it
         return self._drip
 

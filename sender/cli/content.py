@@ -177,7 +177,3 @@ def assets_publish(state, folder, as_json):
 
 COMMANDS = [preview_command, check_command, guide_group, assets_group]
 
-
-def register(group):
-    for command in COMMANDS:
-        group.add_command(command)

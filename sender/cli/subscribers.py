@@ -7,7 +7,7 @@ import json
 
 import click
 
-from .. import subscribers
+from .. import joining, subscribers
 from ..segments import HELP as SEGMENT_HELP
 from ..segments import combine, select
 from .common import (
@@ -39,7 +39,8 @@ def subscribers_group():
 @click.option("--timezone", help="IANA time zone, e.g. America/New_York (default DRIP_TIMEZONE).")
 @click.option("--tag", "tags", multiple=True, help="A tag; repeat for several.")
 @click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
-              help="A custom field, e.g. stage=postpartum; repeat for several.")
+              help="A custom field, e.g. stage=postpartum (its name: a letter, then letters, "
+                   "digits, _ or -); repeat for several.")
 @click.option("--consent", help="How they agreed, e.g. 'signup form on the blog'.")
 @click.option("--confirmed", is_flag=True,
               help="They have confirmed already: make them active and enrol them now.")
@@ -51,17 +52,21 @@ def subscribers_add(state, email, name, timezone, tags, fields, consent, confirm
     """Add a subscriber, or update the one with this address.
 
     Without --confirmed the person is pending and gets a confirmation email at the
-    next `drip send`.
+    next `drip send`. The details are checked by the rules the signup form and the
+    import use (sender/joining.py).
 
     \b
     Example:
       drip subscribers add ana@example.com --name Ana --field stage=postpartum \\
           --consent "in person, 2026-03-01" --confirmed
     """
-    before = subscribers.find(state.drip, email)
+    details = joining.check_details(email=email, name=name, timezone=timezone, tags=tags,
+                                    fields=joining.parse_fields(fields))
+    before = state.drip.store.get_subscriber(email=details.email)
     result = subscribers.add_subscriber(
-        state.drip, email, now=resolve_now(now), name=name, timezone=timezone, tags=tags,
-        fields=subscribers.parse_fields(fields), consent_source=consent, confirmed=confirmed)
+        state.drip, details.email, now=resolve_now(now), name=details.name,
+        timezone=details.timezone, tags=details.tags, fields=details.fields,
+        consent_source=consent, confirmed=confirmed)
     person = result.subscriber
     if as_json:
         echo_json({**person.to_dict(), "created": result.created, "enrolled": result.enrolled,

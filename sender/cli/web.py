@@ -99,9 +99,7 @@ def events_sync_command(state, provider, stream, now, as_json):
     Example:
       drip events sync --provider postmark
     """
-    drip = state.drip
-    stream = stream or drip.settings.get("POSTMARK_MESSAGE_STREAM") or "broadcast"
-    result = events_sync.sync(drip, provider, now=resolve_now(now), stream=stream)
+    result = events_sync.sync(state.drip, provider, now=resolve_now(now), stream=stream)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -10,6 +10,8 @@ key stops the run at the first answer. Secrets never reach logs or errors.
 ``HttpProvider`` is the pipeline the provider modules share: split the
 messages into requests, send the first alone (so a bad key is found before
 anything else goes out), the rest with several requests in flight.
+``http_client`` builds a provider's client from settings, for its sending, its
+`drip events sync` and its doctor checks alike.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from ..config import HTTP_ATTEMPTS, HTTP_MAX_WAIT
-from ..errors import ProviderError
+from ..errors import DripError, ProviderError
 from ..logging_setup import Masker
 from .base import REJECTED, RETRY, UNKNOWN, Provider, SendResult
 
@@ -111,7 +113,9 @@ class RateLimiter:
 
 
 class HttpClient:
-    """A session for one provider. ``key_setting`` names the setting to check on a 401/403."""
+    """A session for one provider. ``key_setting`` names the setting to check on a 401/403;
+    ``headers`` are its authentication headers (their values are secrets, masked everywhere);
+    ``extra_headers`` go on every request too (tests use them for Prism's ``Prefer``)."""
 
     def __init__(self, name, base_url, *, key_setting, headers=None, auth=None, secrets=(),
                  timeout=DEFAULT_TIMEOUT, retries=HTTP_ATTEMPTS - 1, max_wait=HTTP_MAX_WAIT,
@@ -133,8 +137,8 @@ class HttpClient:
         self.session.headers.update({"User-Agent": "drip", "Accept": "application/json"})
         self.session.headers.update(headers or {})
         self.session.headers.update(extra_headers or {})
-        for header, value in (headers or {}).items():
-            if header.lower() in ("authorization", "x-postmark-server-token", "api-key") and value:
+        for value in (headers or {}).values():
+            if value:
                 self.secrets += [value, value.rpartition(" ")[2]]     # "Bearer KEY" and KEY
         self.session.auth = auth
         self.masker = Masker(self.secrets, users=auth[:1] if auth else ())
@@ -175,6 +179,15 @@ class HttpClient:
             attempt += 1
             log.debug("%s: %s; retry %d in %.2fs", self.name, answer.describe(), attempt, wait)
             self.sleep(wait)
+
+    def read(self, path, **params):
+        """The parsed body of a read-only GET (retried as usual); a DripError naming the
+        path when there is none."""
+        answer = self.request("GET", path, params=params or None)
+        if not answer.ok or answer.body is None:
+            raise DripError(f"{self.name}: could not read {path}: "
+                            f"{answer.describe(self.error_message(answer))}")
+        return answer.body
 
     def error_message(self, answer):
         """The provider's own error text from a JSON body, if any."""
@@ -270,6 +283,8 @@ class HttpProvider(Provider):
 
     key_setting = ""
     can_cancel = False
+    default_rate = None          # requests per second when DRIP_RATE_LIMIT is empty (None: no limit)
+    default_concurrency = 1      # requests in flight when DRIP_CONCURRENCY is empty
 
     def __init__(self, http):
         self.http = http
@@ -335,3 +350,16 @@ class HttpProvider(Provider):
 
     def close(self):
         self.http.close()
+
+
+def http_client(settings, provider, url_setting, *, headers=None, auth=None, extra_headers=None):
+    """The ``HttpClient`` for the provider class ``provider``: its API URL from ``url_setting``,
+    the timeout, rate limit and concurrency as config read and checked them, else the
+    provider's own defaults."""
+    rate = settings.rate_limit
+    return HttpClient(provider.name, settings.require(url_setting), key_setting=provider.key_setting,
+                      headers=headers, auth=auth, secrets=settings.secrets(),
+                      timeout=settings.http_timeout,
+                      rate_limit=rate if rate is not None else provider.default_rate,
+                      concurrency=settings.concurrency or provider.default_concurrency,
+                      extra_headers=extra_headers)

@@ -115,7 +115,7 @@ class Store(ABC):
     @abstractmethod
     def add_deliveries(self, rows, *, now):
         """Insert ledger rows given as dicts with subscriber_id, campaign, step, due_at
-        and optionally state and last_error. A row for an existing (subscriber,
+        and optionally state, last_error and reason. A row for an existing (subscriber,
         campaign, step) is left alone. Returns how many were inserted."""
 
     @abstractmethod
@@ -196,8 +196,9 @@ class Store(ABC):
         or None."""
 
     @abstractmethod
-    def last_sent_at(self, subscriber_id, *, exclude_campaign=None):
-        """When this subscriber was last sent a message, or None."""
+    def last_sent(self, subscriber_ids, *, exclude_campaign=None):
+        """{subscriber id: when they were last sent a message} for those of ``subscriber_ids``
+        ever sent one (one query for a whole batch)."""
 
     # --- bookkeeping -----------------------------------------------------------
     @abstractmethod

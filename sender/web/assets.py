@@ -11,10 +11,18 @@ sent before a picture was edited still shows it: its old URL leads to the new fi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from werkzeug.exceptions import NotFound
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Response
+
 from .. import images
+from ..errors import DripError
 from .guide_host import IMMUTABLE
+
+log = logging.getLogger("drip.web")
 
 CACHE_CONTROL = IMMUTABLE       # a name means one content for good
 
@@ -42,3 +50,21 @@ class HostedAssets:
             return Asset(moved_to=picture.filename(scale))
         return Asset(images.render(picture, scale), images.CONTENT_TYPES[picture.ext])
 
+
+
+class AssetEndpoints:
+    """The pictures' route of ``WebApp`` (``app.py``); ``self.assets`` is its HostedAssets."""
+
+    def on_asset(self, request, name):
+        try:
+            asset = self.assets.find(name)
+        except DripError as exc:
+            log.error("cannot serve the picture %s: %s", name, exc)
+            raise NotFound() from None
+        if asset is None:
+            raise NotFound()
+        if asset.moved_to:
+            return redirect(f"{self.settings.base_url}/assets/{asset.moved_to}", 302)
+        response = Response(asset.data, content_type=asset.content_type)
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        return response

@@ -18,10 +18,14 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass
-from pathlib import Path
+
+from werkzeug.exceptions import NotFound
+from werkzeug.utils import redirect
+from werkzeug.wrappers import Response
 
 from ..drip import Drip
-from ..guide import HTML_NAME, PDF_NAME, build_guide, guide_key
+from ..errors import DripError
+from ..guide import ATTACHMENT_NAME, HTML_NAME, PDF_NAME, build_guide, guide_key
 
 log = logging.getLogger("drip.web")
 
@@ -39,7 +43,7 @@ class GuideVersion:
 class HostedGuide:
     def __init__(self, settings):
         self.settings = settings
-        self.output = Path(settings.get("DRIP_GUIDE_BUILD_DIR"))
+        self.output = settings.guide_build_dir
         self._lock = threading.Lock()
         self._current = None
 
@@ -65,3 +69,42 @@ class HostedGuide:
         for name in sorted(files):
             digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
         return GuideVersion(key=key, version=digest.hexdigest()[:16], files=files)
+
+
+class GuideEndpoints:
+    """The guide routes of ``WebApp`` (``app.py``); ``self.guide`` is its HostedGuide."""
+
+    def _current_guide(self):
+        """(GuideVersion, None), or (None, a 503 page) when the guide cannot be built."""
+        try:
+            return self.guide.current(), None
+        except DripError as exc:
+            log.error("cannot serve the guide: %s", exc)
+            return None, self.page("error.html", 503, title="The guide is not available right now",
+                                   message="Please try again in a little while.")
+
+    def _to_guide_file(self, name):
+        guide, error = self._current_guide()
+        if error:
+            return error
+        return redirect(f"{self.settings.base_url}/guide/{guide.version}/{name}", 302)
+
+    def on_guide(self, request):
+        return self._to_guide_file(HTML_NAME)
+
+    def on_guide_pdf(self, request):
+        return self._to_guide_file(PDF_NAME)
+
+    def on_guide_file(self, request, version, name):
+        if name not in CONTENT_TYPES:
+            raise NotFound()
+        guide, error = self._current_guide()
+        if error:
+            return error
+        if version != guide.version:      # an older version: on to the current one
+            return self._to_guide_file(name)
+        response = Response(guide.files[name], content_type=CONTENT_TYPES[name])
+        response.headers["Cache-Control"] = IMMUTABLE
+        if name == PDF_NAME:
+            response.headers["Content-Disposition"] = f'inline; filename="{ATTACHMENT_NAME}"'
+        return response

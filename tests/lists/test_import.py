@@ -314,3 +314,62 @@ def test_cli_reports_every_undecodable_line(run, drip, project):
     data = json.loads(run("subscribers", "import", "list.csv", "--consent", "paper form",
                           "--json").stdout)
     assert [e["line"] for e in data["errors"]] == [2, 4] and data["existing"] == 1
+
+
+@pytest.mark.parametrize("header, suggestion", [
+    ("Pregnancy week #", "'Pregnancy week #=field:pregnancy_week'"),
+    ("Due\x01Date", "'Due\\x01Date=field:due_date'"),
+    ("a=?b", "'a=?b=field:a_b'"),
+    ("2nd Phone", "'2nd Phone=field:field_2nd_phone'"),
+    ("What is your due date, or your baby's birthday?", "=field:what_is_your_due_date_or_your_baby_s"),
+])
+def test_a_header_that_is_no_field_name_stops_the_import_before_anything_is_stored(
+        drip, csv_file, do_import, run, header, suggestion):
+    """A column becomes a field named after its header only when that name follows the
+    rule the form and `drip subscribers add` use (joining.check_field_name); otherwise the
+    import stops at the header, naming the column and the --map that names the field."""
+    quoted = '"' + header.replace('"', '""') + '"'
+    path = csv_file(f"email,Stage,{quoted}\nana@example.com,postpartum,12\n")
+    for dry_run in (True, False):
+        with pytest.raises(lists.ImportFailed) as failure:
+            do_import(path, dry_run=dry_run)
+        message = str(failure.value)
+        assert f"column 3 ({header!r})" in message and "not allowed" in message, message
+        assert "--map " + suggestion in message or suggestion in message, message
+    assert drip.store.subscriber_counts() == {}
+
+    # The --map it suggests imports the file; the field can then be changed the usual way.
+    target = suggestion.split("=field:")[1].rstrip("'")
+    report = do_import(path, mapping={lists._norm(header): f"field:{target}"})
+    assert report.imported == 1
+    ana = drip.store.get_subscriber(email="ana@example.com")
+    assert ana.fields == {"stage": "postpartum", target: "12"}
+    result = run("subscribers", "add", "ana@example.com", "--field", f"{target}=13",
+                 "--now", "2026-03-02T10:00Z")
+    assert result.exit_code == 0, result.output
+    assert drip.store.get_subscriber(email="ana@example.com").fields[target] == "13"
+
+
+@pytest.mark.parametrize("asked", ["field:my notes!", "field:due\x01date", "field:a?b",
+                                   "pregnancy_week_#", "field:" + "x" * 41])
+def test_a_map_to_a_field_name_that_is_not_allowed_is_refused(drip, csv_file, do_import, asked):
+    path = csv_file("email,notes\nbob@example.com,hi\n")
+    with pytest.raises(lists.ImportFailed) as failure:
+        do_import(path, mapping=lists.parse_map([f"notes={asked}"]))
+    message = str(failure.value)
+    assert message.startswith("--map for column 2 ('notes')") and "not allowed" in message, message
+    assert "--map 'notes=field:" in message
+    assert drip.store.subscriber_counts() == {}
+
+
+def test_cli_import_with_a_header_that_is_no_field_name(run, drip, project):
+    (project / "list.csv").write_text("email,Week #\nana@example.com,12\n", encoding="utf-8")
+    result = run("subscribers", "import", "list.csv", "--consent", "paper form")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "column 2 ('Week #')" in result.output
+    assert "--map 'Week #=field:week'" in result.output
+    assert drip.store.subscriber_counts() == {}
+    result = run("subscribers", "import", "list.csv", "--consent", "paper form",
+                 "--map", "Week #=field:week")
+    assert result.exit_code == 0, result.output
+    assert drip.store.get_subscriber(email="ana@example.com").fields == {"week": "12"}

@@ -186,7 +186,10 @@ class Sleeps(list):
 
 def make_provider(name, base_url, *, extra_headers=None, sleep=None, timeout=5.0, retries=2,
                   rate_limit=None, concurrency=1, key=None):
-    from sender.providers import MailgunProvider, PostmarkProvider, ResendProvider, SendGridProvider
+    from sender.providers.mailgun.sending import MailgunProvider
+    from sender.providers.postmark.sending import PostmarkProvider
+    from sender.providers.resend.sending import ResendProvider
+    from sender.providers.sendgrid.sending import SendGridProvider
 
     key = key or KEYS[name]
     kwargs = dict(key_setting={"postmark": "POSTMARK_SERVER_TOKEN", "sendgrid": "SENDGRID_API_KEY",

@@ -24,7 +24,7 @@ from sender.providers.base import (
     UNKNOWN,
 )
 from sender.providers.http import RateLimiter, parse_retry_after
-from sender.providers.resend import idempotency_key
+from sender.providers.resend.sending import idempotency_key
 
 from .conftest import KEYS, NOW, PDF, Reply, Sleeps, make_message, make_provider
 

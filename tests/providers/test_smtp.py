@@ -14,7 +14,7 @@ import pytest
 from sender import dispatch, subscribers
 from sender.errors import ProviderError
 from sender.providers.base import ACCEPTED, REJECTED, RETRY, UNKNOWN
-from sender.providers.smtp import SmtpProvider
+from sender.providers.smtp.sending import SmtpProvider
 from tests.conftest import at
 
 from .conftest import NOW, PDF, free_port, make_message

@@ -1,7 +1,7 @@
 """Secrets never reach output, logs or errors: every command, run with every provider key set,
 against a provider that answers 401 (or 400) and echoes the credentials it was sent back, as
 they came and in every encoding a server or library might use (base64 of the key and of
-``user:key``, URL- and percent-encoded, JSON-escaped), checked in those encodings too."""
+``user:key``, URL- and percent-encoded, JSON-escaped, hex), checked in those encodings too."""
 
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ SMTP_USER = "coach-smtp"
 
 def encodings(value):
     """``value`` as is and as it could be echoed: base64 (standard and URL-safe, with and
-    without padding), percent- and form-encoded, JSON-escaped."""
+    without padding), percent- and form-encoded, JSON-escaped, hex (lower and upper case)."""
     raw = value.encode()
     b64 = [base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
     forms = {value, *b64, *(b.rstrip("=") for b in b64), quote(value, safe=""), quote(value),
-             quote_plus(value), json.dumps(value)[1:-1]}
+             quote_plus(value), json.dumps(value)[1:-1], raw.hex(), raw.hex().upper()}
     return forms | {f.replace("/", "\\/") for f in forms}
 
 
@@ -268,3 +268,15 @@ def test_a_postgresql_password_in_drip_database_is_masked_like_a_key():
     masked = masker(text)
     assert password not in masked and base64.b64encode(password.encode()).decode() not in masked
     assert "db.internal" in masked
+
+
+def test_a_secret_in_hex_is_masked_in_either_case():
+    """A server that writes the key it was sent as hex bytes (a debug dump, a digest-like
+    echo): lower and upper case, of the key alone and of ``api:key``, are masked."""
+    masker = Settings.from_env({**base_env(REPO), **KEYS}).masker()
+    key = KEYS["MAILGUN_API_KEY"]
+    shown = [key.encode().hex(), key.encode().hex().upper(), f"api:{key}".encode().hex(),
+             f"api:{key}".encode().hex().upper()]
+    masked = masker("got " + " and ".join(shown))
+    assert masked == "got " + " and ".join(["********"] * 4), masked
+    assert not leaked(masked)

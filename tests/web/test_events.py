@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sender import dispatch, subscribers
+from sender.providers.resend import webhook as resend_hooks
 from sender.subscribers import get
-from sender.webhooks import resend as resend_hooks
 
 from .conftest import MAILGUN_KEY, POSTMARK_PASSWORD, POSTMARK_USER, RESEND_SECRET
 
@@ -128,6 +128,41 @@ def test_postmark_bad_json_after_auth_is_400(hooks):
                              headers={"Authorization": f"Basic {auth}"})
     assert response.status_code == 400
     assert requests.post(f"{hooks.url}/events/nope", data=b"{}", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("bounced_at", ["1e400", "99999999999999999", '"9999-12-31T23:59:59-01:00"'])
+def test_postmark_time_out_of_range_after_auth_is_400(hooks, caplog, bounced_at):
+    """A signed event whose time no clock can hold is a bad payload (400), not a crash."""
+    _, delivery = sent_delivery(hooks)
+    auth = base64.b64encode(f"{POSTMARK_USER}:{POSTMARK_PASSWORD}".encode()).decode()
+    body = json.dumps(postmark_bounce(delivery)).replace('"2026-03-09T18:05:00.1234567Z"',
+                                                         bounced_at)
+    assert bounced_at in body
+    response = requests.post(f"{hooks.url}/events/postmark", data=body, timeout=10, headers={
+        "Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info] == []
+    drip = hooks.drip()
+    assert get(drip, "ana@example.com").status == "active"
+    assert drip.store.events() == []
+
+
+def test_a_number_out_of_range_anywhere_after_auth_is_400_on_every_store(start_server, engine,
+                                                                          caplog):
+    """JSON that Python reads as infinity (1e400, Infinity) is no provider's event and cannot
+    be stored as JSON (PostgreSQL refuses it): a 400, never a 500 and a logged error."""
+    hooks = start_server(**engine)
+    _, delivery = sent_delivery(hooks)
+    auth = base64.b64encode(f"{POSTMARK_USER}:{POSTMARK_PASSWORD}".encode()).decode()
+    for number in ("1e400", "-1e400", "Infinity", "NaN"):
+        body = json.dumps(postmark_bounce(delivery)).replace('"TypeCode": 1', f'"TypeCode": {number}')
+        response = requests.post(f"{hooks.url}/events/postmark", data=body, timeout=10, headers={
+            "Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+        assert response.status_code == 400, (number, response.text)
+    assert [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info] == []
+    drip = hooks.drip()
+    assert get(drip, "ana@example.com").status == "active"
+    assert drip.store.events() == []
 
 
 # --- SendGrid --------------------------------------------------------------------------------

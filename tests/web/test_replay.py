@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sender import dispatch, subscribers
+from sender.providers.resend import webhook as resend_hooks
+from sender.providers.webhook import MAX_AGE_SECONDS
 from sender.subscribers import get
-from sender.webhooks import resend as resend_hooks
-from sender.webhooks.common import MAX_AGE_SECONDS
 
 from .conftest import MAILGUN_KEY, RESEND_SECRET
 

@@ -11,7 +11,7 @@ import requests
 
 from sender.config import Settings
 from sender.errors import ConfigError
-from sender.safeurl import redirect_hosts, safe_redirect
+from sender.safeurl import safe_redirect
 from sender.subscribers import get
 
 ALLOWED = frozenset({"coach.example", "www.coach.example"})
@@ -76,8 +76,8 @@ def test_https_urls_on_listed_hosts_pass_unchanged(url):
 def test_the_list_is_the_setting_plus_the_website_host(env):
     settings = Settings.from_env({**env, "DRIP_WEBSITE_URL": "https://Coach.Example/home",
                                   "DRIP_REDIRECT_HOSTS": "shop.example, www.coach.example"})
-    assert redirect_hosts(settings) == {"coach.example", "shop.example", "www.coach.example"}
-    assert redirect_hosts(Settings.from_env(env)) == set()   # nothing is allowed by default
+    assert settings.redirect_hosts == {"coach.example", "shop.example", "www.coach.example"}
+    assert Settings.from_env(env).redirect_hosts == set()   # nothing is allowed by default
 
 
 @pytest.mark.parametrize("overrides, name", [

@@ -9,10 +9,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from sender import dispatch, subscribers
+from sender import dispatch, events_sync, subscribers
+from sender.backup import migrate_database
 from sender.events import Event, apply_events
 from sender.subscribers import get
-from tests.conftest import at
+from tests.conftest import at, base_env
 
 NOW = at("2026-03-09T18:00Z")
 
@@ -33,7 +34,7 @@ class FakeProvider(BaseHTTPRequestHandler):
             self.send_response(404)
             self.end_headers()
             return
-        data = json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -149,6 +150,86 @@ def test_resend_sync_and_missing_key(run, people, fake):
     assert "SENDGRID_API_KEY" in missing.output
     outbox = run("events", "sync")
     assert outbox.exit_code == 1 and "keeps no suppression list" in outbox.output
+
+
+PROVIDER_ENV = {
+    "postmark": {"POSTMARK_SERVER_TOKEN": "pm-token-secret"},
+    "sendgrid": {"SENDGRID_API_KEY": "SG.secret"},
+    "mailgun": {"MAILGUN_API_KEY": "key-secret", "MAILGUN_DOMAIN": "mg.example.com"},
+    "resend": {"RESEND_API_KEY": "re_secret"},
+}
+ANA = {"email": "ana@example.com", "EmailAddress": "ana@example.com", "address": "ana@example.com",
+       "SuppressionReason": "HardBounce", "origin": "bounce", "id": "s1"}
+# (provider, path, what it answers, words of the message): answers of the wrong shape.
+HOSTILE = [
+    ("postmark", "/message-streams/broadcast/suppressions/dump", [ANA], "the body is a list"),
+    ("postmark", "/message-streams/broadcast/suppressions/dump", {"Suppressions": {"a": 1}},
+     "Suppressions is a JSON object"),
+    ("postmark", "/message-streams/broadcast/suppressions/dump", {"Suppressions": ["ana@x"]},
+     "an item is text"),
+    ("sendgrid", "/v3/suppression/bounces", {"result": [ANA]}, "the body is a JSON object"),
+    ("sendgrid", "/v3/suppression/bounces", [ANA, 7], "an item is a number"),
+    ("mailgun", "/v3/mg.example.com/bounces", [ANA], "the body is a list"),
+    ("mailgun", "/v3/mg.example.com/bounces", {"items": [None]}, "an item is null"),
+    ("mailgun", "/v3/mg.example.com/bounces", {"items": [ANA], "paging": ["next"]},
+     "paging is a list"),
+    ("resend", "/suppressions", [ANA], "the body is a list"),
+    ("resend", "/suppressions", {"data": [[ANA]]}, "an item is a list"),
+    ("resend", "/suppressions", {"data": [{"email": "ana@example.com", "origin": "bounce"}],
+                                 "has_more": True}, "an item has no id"),
+]
+
+
+@pytest.mark.parametrize("provider,path,answer,words", HOSTILE,
+                         ids=[f"{h[0]}-{h[3]}" for h in HOSTILE])
+def test_sync_stops_with_a_clear_error_on_an_answer_of_the_wrong_shape(
+        run, people, fake, provider, path, answer, words):
+    FakeProvider.routes[path] = answer
+    result = run("events", "sync", "--provider", provider,
+                 extra_env={**PROVIDER_ENV[provider], f"{provider.upper()}_API_URL": fake.base})
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert f"{provider}: unexpected answer from {path}: {words}" in result.output, result.output
+    assert statuses(people)["ana@example.com"] == "active"
+    assert people.store.events() == []
+
+
+@pytest.mark.parametrize("created", [b"1e400", b"99999999999999999", b"-1e300", b"NaN"])
+def test_sync_takes_a_signup_time_no_clock_can_hold_as_now(run, people, fake, created):
+    FakeProvider.routes["/v3/suppression/bounces"] = (
+        b'[{"email": "ana@example.com", "created": ' + created + b'}]')
+    FakeProvider.routes["/v3/suppression/spam_reports"] = []
+    FakeProvider.routes["/v3/suppression/unsubscribes"] = []
+    result = run("events", "sync", "--provider", "sendgrid", "--now", "2026-03-10T09:00Z",
+                 extra_env={**PROVIDER_ENV["sendgrid"], "SENDGRID_API_URL": fake.base})
+    assert result.exit_code == 0, result.output
+    assert statuses(people)["ana@example.com"] == "bounced"
+    [event] = people.store.events()
+    assert (event["type"], event["occurred_at"]) == ("bounced", at("2026-03-10T09:00Z"))
+
+
+def test_sync_keeps_an_item_holding_a_number_out_of_range_on_every_store(project, make_drip,
+                                                                         engine, fake):
+    """1e400 parses as infinity, which PostgreSQL will not store as JSON: the item is kept
+    with that number as text, and its time (out of range) is the time of the sync."""
+    env = base_env(project, **engine, DRIP_PROVIDER="sendgrid", SENDGRID_API_KEY="SG.secret",
+                   SENDGRID_API_URL=fake.base)
+    migrate_database(env["DRIP_DATABASE"])
+    drip = make_drip(env)
+    subscribers.add_subscriber(drip, "ana@example.com", now=NOW, confirmed=True,
+                               consent_source="import")
+    FakeProvider.routes["/v3/suppression/bounces"] = (
+        b'[{"email": "ana@example.com", "created": 1e400, "status": -1e400, "code": NaN}]')
+    FakeProvider.routes["/v3/suppression/spam_reports"] = []
+    FakeProvider.routes["/v3/suppression/unsubscribes"] = []
+    later = at("2026-03-10T09:00Z")
+    result = events_sync.sync(drip, now=later)
+    assert (result.recorded, result.suppressed) == (1, 1)
+    assert statuses(drip)["ana@example.com"] == "bounced"
+    [event] = drip.store.events()
+    assert (event["type"], event["occurred_at"]) == ("bounced", later)
+    assert event["raw"] == {"email": "ana@example.com", "created": "Infinity",
+                            "status": "-Infinity", "code": "NaN"}
 
 
 def test_report_text_json_and_html(run, people, project):

@@ -1,0 +1,256 @@
+"""The schema, written once for both engines: every table and index, as the ordered steps that
+built it (``STEPS``). SQLite's migrations (``migrations.py``) and PostgreSQL's
+(``postgres.py``) both run these steps, under the same names and version numbers.
+
+The engines differ in a few column types only; ``$name`` in a step stands for the type in
+``TYPES``, where the two spellings stand side by side. Never edit a step that has shipped:
+add a new one, so that every existing database upgrades without losing a row.
+"""
+
+from __future__ import annotations
+
+from string import Template
+
+ENGINES = ("sqlite", "postgresql")
+
+#            SQLite                                      PostgreSQL
+TYPES = {
+    # a row id the database assigns (SQLite's rowid), and a column that names one
+    "id":     ("INTEGER PRIMARY KEY",                     "BIGSERIAL PRIMARY KEY"),
+    "ref":    ("INTEGER",                                 "BIGINT"),
+    # a time: ISO 8601 text in UTC with a Z (models.iso), or timestamptz
+    "time":   ("TEXT",                                    "TIMESTAMPTZ"),
+    "now":    ("(strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))", "now()"),
+    # tags, fields, raw payloads and details: JSON text, or jsonb
+    "json":   ("TEXT",                                    "JSONB"),
+    # the claim orders by (due_at, id): a SQLite index ends with the rowid already,
+    # PostgreSQL has no implicit rowid
+    "and_id": ("",                                        ", id"),
+}
+
+SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations "
+                     "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at $time NOT NULL "
+                     "DEFAULT $now)")
+
+STEPS = [
+    ("m001_core", """
+        CREATE TABLE subscribers (
+            id $id,
+            uid TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL DEFAULT '',
+            timezone TEXT,
+            status TEXT NOT NULL,
+            tags $json NOT NULL DEFAULT '[]',
+            fields $json NOT NULL DEFAULT '{}',
+            consent_source TEXT,
+            consent_at $time,
+            consent_text TEXT,
+            consent_ip TEXT,
+            confirmed_at $time,
+            withdrawn_at $time,
+            paused_at $time,
+            created_at $time NOT NULL,
+            updated_at $time NOT NULL
+        );
+        CREATE TABLE deliveries (
+            id $id,
+            subscriber_id $ref NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            campaign TEXT NOT NULL,
+            step TEXT NOT NULL,
+            due_at $time NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            provider TEXT,
+            provider_message_id TEXT,
+            last_error TEXT,
+            sent_at $time,
+            claimed_at $time,
+            created_at $time NOT NULL,
+            UNIQUE (subscriber_id, campaign, step)
+        );
+        """),
+    ("m002_enrollments_and_meta", """
+        CREATE TABLE enrollments (
+            subscriber_id $ref NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE,
+            campaign TEXT NOT NULL,
+            enrolled_at $time NOT NULL,
+            shift_seconds INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (subscriber_id, campaign)
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """),
+    # The due query (state = 'scheduled' AND due_at <= now) must not scan the ledger.
+    ("m003_due_index", """
+        CREATE INDEX deliveries_due ON deliveries (state, due_at$and_id);
+        CREATE INDEX deliveries_subscriber ON deliveries (subscriber_id, state);
+        CREATE INDEX deliveries_sent ON deliveries (subscriber_id, sent_at)
+            WHERE sent_at IS NOT NULL;
+        CREATE INDEX subscribers_status ON subscribers (status);
+        """),
+    # Provider events (and our own unsubscribes) for reporting and suppression, kept with
+    # the raw payload. (provider, provider_event_id) is unique, so a replayed or retried
+    # webhook is recorded and applied once; rows without a provider id are never merged.
+    # rate_hits holds one row per counted request for the signup rate limits, so several
+    # server processes share them.
+    ("m004_events", """
+        CREATE TABLE events (
+            id $id,
+            delivery_id $ref REFERENCES deliveries(id) ON DELETE SET NULL,
+            subscriber_id $ref REFERENCES subscribers(id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            type TEXT NOT NULL,
+            occurred_at $time NOT NULL,
+            received_at $time NOT NULL,
+            provider_event_id TEXT,
+            raw $json NOT NULL DEFAULT '{}',
+            UNIQUE (provider, provider_event_id)
+        );
+        CREATE INDEX events_delivery ON events (delivery_id, type);
+        CREATE INDEX events_subscriber ON events (subscriber_id);
+        CREATE INDEX deliveries_provider_message ON deliveries (provider_message_id)
+            WHERE provider_message_id IS NOT NULL;
+        CREATE TABLE rate_hits (
+            key TEXT NOT NULL,
+            at $time NOT NULL
+        );
+        CREATE INDEX rate_hits_key ON rate_hits (key, at);
+        """),
+    # erased: one row per person erased on request, holding only a keyed one-way hash of
+    # the address (sender/lists.py explains the choice), so an import or an add never
+    # mails them again by accident. key_id tells which DRIP_SECRET_KEY made the hash.
+    # subscribers_created serves the signup-date segments.
+    ("m005_erasure_and_lists", """
+        CREATE TABLE erased (
+            hash TEXT PRIMARY KEY,
+            key_id TEXT NOT NULL,
+            erased_at $time NOT NULL
+        );
+        CREATE INDEX subscribers_created ON subscribers (created_at);
+        """),
+    # The claim as a lease: ``lease`` is a fresh token on every claim (and on every takeover
+    # of a stale claim), and every later write to the row names it, so a process that lost
+    # its claim can change nothing. ``handed_at`` is set, in a short transaction before the
+    # provider is called, on exactly the rows handed to it; ``handoff_key`` names the
+    # request they went in (Resend's idempotency key). A stale row without ``handed_at``
+    # never reached a provider. ``reason`` is a fixed code beside the human ``last_error``
+    # (e.g. "unsubscribed"), so no code reads meaning out of message text. Rows in
+    # ``sending`` when this runs may have reached a provider: they count as handed.
+    # webhook_tokens: signed webhook tokens already used (Mailgun signs only a timestamp
+    # and a token), so a captured signature cannot be replayed with other event data.
+    ("m006_leases_and_handoffs", """
+        ALTER TABLE deliveries ADD COLUMN lease TEXT;
+        ALTER TABLE deliveries ADD COLUMN handed_at $time;
+        ALTER TABLE deliveries ADD COLUMN handoff_key TEXT;
+        ALTER TABLE deliveries ADD COLUMN reason TEXT;
+        UPDATE deliveries SET reason = 'unsubscribed'
+            WHERE state = 'cancelled' AND last_error LIKE 'unsubscribed%';
+        UPDATE deliveries SET handed_at = claimed_at WHERE state = 'sending';
+        UPDATE deliveries SET reason = 'needs_decision'
+            WHERE state = 'sending' AND last_error LIKE 'interrupted during hand-off%';
+        CREATE INDEX deliveries_sending ON deliveries (claimed_at) WHERE state = 'sending';
+        CREATE INDEX deliveries_lease ON deliveries (lease) WHERE state = 'sending';
+        CREATE INDEX deliveries_waiting ON deliveries (due_at)
+            WHERE state = 'scheduled'
+            AND reason IN ('retrying', 'template_error', 'campaign_error');
+        CREATE TABLE webhook_tokens (
+            provider TEXT NOT NULL,
+            token TEXT NOT NULL,
+            seen_at $time NOT NULL,
+            PRIMARY KEY (provider, token)
+        );
+        CREATE INDEX webhook_tokens_seen ON webhook_tokens (seen_at);
+        """),
+    # The complaint and bounce brake (sender/brake.py): a row per campaign ever paused for
+    # its rates. While ``resumed_at`` is NULL the claim skips the campaign's deliveries (they
+    # wait, scheduled); `drip campaigns resume` sets it, and the rates count afresh from
+    # then. deliveries_campaign serves the per-campaign counts of a window and of the mail
+    # waiting behind a brake.
+    ("m007_campaign_brakes", """
+        CREATE TABLE campaign_brakes (
+            campaign TEXT PRIMARY KEY,
+            braked_at $time NOT NULL,
+            reason TEXT NOT NULL,
+            details $json NOT NULL DEFAULT '{}',
+            resumed_at $time
+        );
+        CREATE INDEX deliveries_campaign ON deliveries (campaign, state, sent_at);
+        """),
+    # The admin dashboard (sender/web/admin): a password hash per user name (argon2id, never
+    # the password), the sessions (a hash of each cookie's token, so a copy of the database
+    # opens no session), and the audit log of who did what and when. The log names a
+    # subscriber by id only, so an erasure leaves no address behind in it. The partial
+    # indexes serve the overview's per-day counts of confirmations, unsubscribes and mail
+    # sent (signups use subscribers_created).
+    ("m008_admin", """
+        CREATE TABLE admin_users (
+            name TEXT PRIMARY KEY,
+            password_hash TEXT NOT NULL,
+            created_at $time NOT NULL,
+            updated_at $time NOT NULL
+        );
+        CREATE TABLE admin_sessions (
+            token_hash TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            csrf TEXT NOT NULL,
+            created_at $time NOT NULL,
+            seen_at $time NOT NULL
+        );
+        CREATE INDEX admin_sessions_name ON admin_sessions (name);
+        CREATE INDEX admin_sessions_seen ON admin_sessions (seen_at);
+        CREATE TABLE admin_audit (
+            id $id,
+            at $time NOT NULL,
+            user_name TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subscriber_id $ref,
+            target TEXT,
+            details $json NOT NULL DEFAULT '{}',
+            ip TEXT
+        );
+        CREATE INDEX admin_audit_subscriber ON admin_audit (subscriber_id, id)
+            WHERE subscriber_id IS NOT NULL;
+        CREATE INDEX subscribers_confirmed ON subscribers (confirmed_at)
+            WHERE confirmed_at IS NOT NULL;
+        CREATE INDEX subscribers_withdrawn ON subscribers (withdrawn_at)
+            WHERE withdrawn_at IS NOT NULL;
+        CREATE INDEX deliveries_sent_at ON deliveries (sent_at) WHERE sent_at IS NOT NULL;
+        """),
+    # Every change of state now stores a reason code (sender/ledger.py). Rows written before
+    # carry only the message, in the words drip wrote then; this gives them their code once,
+    # so that nothing ever has to read meaning out of a message again.
+    ("m009_reason_codes", """
+        UPDATE deliveries SET reason = 'confirmed'
+            WHERE reason IS NULL AND state = 'cancelled' AND last_error = 'subscriber confirmed';
+        UPDATE deliveries SET reason = 'suppressed'
+            WHERE reason IS NULL AND state = 'cancelled'
+            AND (last_error LIKE '% reported %' OR last_error LIKE 'provider rejected the address:%');
+        UPDATE deliveries SET reason = CASE WHEN (
+                SELECT status FROM subscribers s WHERE s.id = deliveries.subscriber_id)
+                IN ('bounced', 'complained') THEN 'suppressed' ELSE 'unsubscribed' END
+            WHERE reason IS NULL AND state = 'cancelled'
+            AND last_error LIKE 'cancelled at % before its send time';
+        UPDATE deliveries SET reason = 'step_gone'
+            WHERE reason IS NULL AND state = 'cancelled' AND last_error IN (
+                'step removed from the campaign', 'the campaign or step no longer exists');
+        UPDATE deliveries SET reason = 'step_added_late'
+            WHERE reason IS NULL AND state = 'skipped' AND last_error IN (
+                'step added before a step already sent', 'step added after its time had passed');
+        UPDATE deliveries SET reason = 'gave_up'
+            WHERE reason IS NULL AND state = 'failed' AND last_error LIKE 'gave up after % attempts:%';
+        UPDATE deliveries SET reason = 'bad_data'
+            WHERE reason IS NULL AND state = 'failed' AND last_error LIKE 'not sent: %';
+        UPDATE deliveries SET reason = 'rejected' WHERE reason IS NULL AND state = 'failed';
+        UPDATE deliveries SET reason = 'resolved_sent'
+            WHERE reason IS NULL AND state = 'sent' AND last_error = 'marked sent by the coach';
+        UPDATE deliveries SET reason = 'unconfirmed'
+            WHERE reason IS NULL AND state = 'sending' AND last_error LIKE 'hand-off unconfirmed (%';
+        """),
+]
+
+
+def for_engine(sql, engine):
+    """``sql`` with each ``$name`` replaced by that engine's spelling (engine: one of ENGINES)."""
+    column = ENGINES.index(engine)
+    return Template(sql).substitute({name: spellings[column] for name, spellings in TYPES.items()})
+
