@@ -207,6 +207,10 @@ def sending(folder, due_count, *, profile=False):
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - started
     assert report.sent == due_count, report.to_dict()
+    written = sum(1 for _ in (folder / "outbox").glob("*.eml"))
+    assert written == due_count, f"{written} .eml files for {due_count} sent"
+    sent = drip.store.delivery_counts().get("sent", 0)
+    assert sent == due_count, f"the ledger holds {sent} sent for {due_count}"
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     counts = step_render.stats(drip.templates)

@@ -176,8 +176,12 @@ def main(argv=None):
         finally:
             if sender is not None and sender.poll() is None:
                 sender.kill()
-            serve.terminate()
-            serve.wait(30)
+            serve.terminate()     # it drains its background sends (confirmations) first
+            try:
+                serve.wait(30)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+                serve.wait(30)
             api.close()
         everyone = quiet + busy + warm
         late = after_unsubscribe(drip, everyone, {p.email: received_ids.get(p.email, set())
