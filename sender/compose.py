@@ -33,23 +33,14 @@ def template_context(drip, subscriber, campaign, step, *, is_test=False, now=Non
     """Everything a template may use. The names are the contract with templates/."""
     settings = drip.settings
     context = {
-        "subscriber": {
-            "email": subscriber.email,
-            "name": subscriber.name,
-            "first_name": subscriber.first_name,
-            "fields": dict(subscriber.fields),
-            "tags": list(subscriber.tags),
-        },
+        **personal_context(drip, subscriber, campaign, now=now),
         "coach": asdict(settings.coach),
         "guide_url": settings.guide_url,
-        "unsubscribe_url": unsubscribe_url(drip, subscriber),
         "postal_address": settings.postal_address,
         "campaign": {"id": campaign.id, "name": campaign.name},
         "step": {"id": step.id, "number": step.number, "total": len(campaign.steps)},
         "is_test": is_test,
     }
-    if campaign.entry_on == "signup":
-        context["confirm_url"] = confirm_url(drip, subscriber, now=now)
     label = f"{campaign.path}: step {step.id!r}"
     context["subject"] = render_string(drip.templates, step.subject, context,
                                        label=f"{label} subject").strip()
