@@ -3,13 +3,12 @@
 
 A person's details (address, name, time zone, fields, tags) are checked by
 ``check_details`` with the same limits however they arrive; the rule for text itself is
-``subscribers.check_text``. The CLI and an import show its messages, which name the value;
+``check_text``. The CLI and an import show its messages, which name the value;
 the form (``read_signup``) words the same refusals for the person filling it in, without
 repeating what she typed, and adds its own rules: the consent box is ticked, the form's
-source is a plain word, at most ``MAX_FORM_FIELDS`` extra fields. ``sign_up`` then decides what the signup
-does to the address, looked up once: a new address becomes pending, someone who
-unsubscribed is asked to confirm again, a pending one may get the confirmation again, and
-everyone else stays as they are.
+source is a plain word, at most ``MAX_FORM_FIELDS`` extra fields. What a signup then does
+to the address is ``subscribers.sign_up``; ``subscribers.add_subscriber`` applies these
+rules too, so no way in skips them. This module reads nothing and writes nothing.
 """
 
 from __future__ import annotations
@@ -17,21 +16,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import subscribers
-from .errors import DripError, HeaderInjection, InvalidInput
-from .message import normalize_email
-from .models import Consent
+from .errors import HeaderInjection, InvalidInput
+from .message import check_header_value, normalize_email
 from .schedule import zone
 
-MAX_FIELD_LENGTH = subscribers.MAX_FIELD_LENGTH   # characters in one field's value
+MAX_NAME_LENGTH = 200           # characters in a name
+MAX_FIELD_LENGTH = 1000         # characters in one field's value
 MAX_FIELD_NAME = 40             # characters in a field's name
 FIELD_NAME = re.compile(rf"[A-Za-z][A-Za-z0-9_-]{{0,{MAX_FIELD_NAME - 1}}}")
 MAX_FORM_FIELDS = 10            # extra fields one form signup may carry
 FORM_KEYS = ("email", "name", "consent", "source", "timezone")
 SOURCE = re.compile(r"[A-Za-z0-9_./:-]{1,100}")
 TICKED = {"on", "yes", "true", "1", "checked", "y"}
-NO_CONFIRMATION = ("no confirmation campaign: add a campaign file with [entry] on = \"signup\", "
-                   "or add the subscriber with --confirmed")
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,13 @@ class Signup:
 
 
 # --- a person's details, wherever they come from ------------------------------------------
-check_text = subscribers.check_text   # any text a person gives: one line, no '=?' (headers)
+def check_text(label, value):
+    """The one rule for text a subscriber gives us (a name, a field, a tag), whichever way
+    it comes. It may end up in a header (a subject can show the name), so a line break or
+    any other control character (C0, DEL, C1, U+2028, U+2029) is refused, and so is '=?',
+    which opens an RFC 2047 encoded word. Raises HeaderInjection (an InvalidInput) saying
+    which and why."""
+    return check_header_value(label, value)
 
 
 def check_address(text):
@@ -86,13 +88,27 @@ def check_field_name(key):
 
 
 def check_name(name):
-    """A name with its spaces tidied (None: not given); at most 200 characters."""
-    return subscribers._clean_name(name)
+    """A name with its spaces tidied (None: not given); at most MAX_NAME_LENGTH characters."""
+    if name is None:
+        return None
+    check_text("name", name)
+    name = " ".join(name.split())
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"name is longer than {MAX_NAME_LENGTH} characters")
+    return name
 
 
 def check_tags(tags):
     """Tags, each one word without commas, in order and without repeats."""
-    return subscribers._clean_tags(tags)
+    cleaned = []
+    for tag in tags:
+        check_text("tag", tag)
+        tag = tag.strip()
+        if not tag or any(c.isspace() for c in tag) or "," in tag:
+            raise InvalidInput(f"tag {tag!r} must be one word without commas")
+        if tag not in cleaned:
+            cleaned.append(tag)
+    return cleaned
 
 
 def check_timezone(name):
@@ -181,37 +197,3 @@ def _worded(check, value, *, otherwise, what=None):
 def consent_record(settings):
     """What the person agreed to, with the wording's version: '[v1] Yes, send me ...'."""
     return f"[v{settings.consent_version}] {settings.consent_text}"
-
-
-def sign_up(drip, signup, *, ip, now):
-    """Store one signup from the form; returns the id of the subscriber whose confirmation
-    is now due, or None. The address is looked up once.
-
-    A new address (or one erased on request: the person signs up herself) becomes pending
-    with its consent record. Someone who unsubscribed gets a fresh consent record and the
-    confirmation, and on confirming continues where she stopped. A pending address keeps
-    her name, fields and consent record, and may get the confirmation again (at most once
-    an hour). Active and paused subscribers, and bounced or complained addresses, stay
-    exactly as they are. A signup never changes an existing subscriber's name or fields:
-    the person signing up may be a stranger. Every case runs in one write transaction and
-    sends nothing, so the time taken does not tell the cases apart."""
-    if drip.campaigns.confirmation is None:
-        raise DripError(NO_CONFIRMATION)
-    store = drip.store
-    consent = Consent(source=f"form:{signup.source}", at=now, text=consent_record(drip.settings),
-                      ip=ip)
-    with store.transaction():
-        person = store.get_subscriber(email=signup.email)
-        if person is None:
-            person = store.add_subscriber(
-                signup.email, name=signup.name or "", timezone=signup.timezone, tags=[],
-                fields=dict(signup.fields), status="pending", consent=consent, now=now)
-        elif person.status == "unsubscribed":
-            # Bounced and complained addresses never come back this way.
-            person = store.update_subscriber(
-                person.id, now=now, status="pending", consent_source=consent.source,
-                consent_at=now, consent_text=consent.text, consent_ip=ip, confirmed_at=None)
-        elif person.status != "pending":
-            return None
-        queued = subscribers.queue_confirmation(drip, person, now=now)
-    return person.id if queued else None

@@ -1,4 +1,5 @@
-"""Subscriber life cycle: add, confirm, pause, resume, unsubscribe.
+"""Subscriber life cycle: add, sign up, confirm, pause, resume, unsubscribe. The details a
+person gives are checked by the rules every way in shares (``joining.py``).
 
 Every function takes ``now``; none reads the clock.
 """
@@ -8,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from . import ledger
+from . import joining, ledger
 from .erasure import check_not_erased
-from .errors import DripError, InvalidInput, NotFound
-from .message import check_header_value, normalize_email
+from .errors import DripError, NotFound
+from .joining import check_details
+from .message import normalize_email
 from .models import ENDED_STATUSES, Consent
 from .schedule import fit_window, zone
 from .send_ahead import cancel_held
@@ -19,6 +21,8 @@ from .sequence import enroll, reconcile
 
 # A repeated signup sends at most one confirmation email per this long.
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
+NO_CONFIRMATION = ("no confirmation campaign: add a campaign file with [entry] on = \"signup\", "
+                   "or add the subscriber with --confirmed")
 
 
 @dataclass
@@ -28,54 +32,6 @@ class AddResult:
     enrolled: list = field(default_factory=list)
     confirmation_queued: bool = False
     note: str = ""
-
-
-def parse_fields(pairs):
-    """['stage=postpartum', 'weeks=6'] -> {'stage': 'postpartum', 'weeks': '6'}."""
-    fields = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise InvalidInput(f"field {pair!r} must look like key=value, e.g. stage=postpartum")
-        fields[key] = value.strip()
-    return fields
-
-
-# The longest field value kept (a CSV import, the CLI and the form alike).
-MAX_FIELD_LENGTH = 1000
-
-
-def check_text(label, value):
-    """The one rule for text a subscriber gives us (a name, a field, a tag), whichever way
-    it comes: the signup form, `drip subscribers add` or a CSV import. It may end up in a
-    header (a subject can show the name), so a line break or any other control character
-    (C0, DEL, C1, U+2028, U+2029) is refused, and so is '=?', which opens an RFC 2047
-    encoded word. Raises HeaderInjection (an InvalidInput) saying which and why."""
-    return check_header_value(label, value)
-
-
-def _clean_name(name):
-    if name is None:
-        return None
-    check_text("name", name)
-    name = " ".join(name.split())
-    if name:
-        if len(name) > 200:
-            raise InvalidInput("name is longer than 200 characters")
-    return name
-
-
-def _clean_tags(tags):
-    cleaned = []
-    for tag in tags:
-        check_text("tag", tag)
-        tag = tag.strip()
-        if not tag or any(c.isspace() for c in tag) or "," in tag:
-            raise InvalidInput(f"tag {tag!r} must be one word without commas")
-        if tag not in cleaned:
-            cleaned.append(tag)
-    return cleaned
 
 
 def get(drip, email):
@@ -93,22 +49,14 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
     subscriber is pending and a confirmation email is queued; with it they are
     active and enrolled at once. An address erased on request is refused unless
     ``resubscribe`` (the person signing up again themselves, e.g. on the web form)."""
-    email = normalize_email(email)
-    name = _clean_name(name)
-    if timezone:
-        zone(timezone)
-    tags = _clean_tags(tags)
-    fields = dict(fields or {})
-    for key, value in fields.items():
-        check_text("field name", key)
-        check_text(f"field {key}", value)
-        if len(str(value)) > MAX_FIELD_LENGTH:
-            raise InvalidInput(f"field {key!r} is longer than {MAX_FIELD_LENGTH} characters")
+    details = check_details(email=email, name=name, timezone=timezone, tags=tags,
+                            fields=fields)
+    email, name, timezone = details.email, details.name, details.timezone
+    tags, fields = details.tags, details.fields
     store = drip.store
     campaigns = drip.campaigns
     if not confirmed and campaigns.confirmation is None:
-        raise DripError("no confirmation campaign: add a campaign file with "
-                        '[entry] on = "signup", or add the subscriber with --confirmed')
+        raise DripError(NO_CONFIRMATION)
     with store.transaction():
         existing = store.get_subscriber(email=email)
         if existing is None and not resubscribe:
@@ -299,3 +247,38 @@ def _flat(data):
         else:
             flat[key] = value
     return flat
+
+
+# --- a signup through the form (its details checked by joining.read_signup) ---------------
+def sign_up(drip, signup, *, ip, now):
+    """Store one signup from the form; returns the id of the subscriber whose confirmation
+    is now due, or None. The address is looked up once.
+
+    A new address (or one erased on request: the person signs up herself) becomes pending
+    with its consent record. Someone who unsubscribed gets a fresh consent record and the
+    confirmation, and on confirming continues where she stopped. A pending address keeps
+    her name, fields and consent record, and may get the confirmation again (at most once
+    an hour). Active and paused subscribers, and bounced or complained addresses, stay
+    exactly as they are. A signup never changes an existing subscriber's name or fields:
+    the person signing up may be a stranger. Every case runs in one write transaction and
+    sends nothing, so the time taken does not tell the cases apart."""
+    if drip.campaigns.confirmation is None:
+        raise DripError(NO_CONFIRMATION)
+    store = drip.store
+    consent = Consent(source=f"form:{signup.source}", at=now,
+                      text=joining.consent_record(drip.settings), ip=ip)
+    with store.transaction():
+        person = store.get_subscriber(email=signup.email)
+        if person is None:
+            person = store.add_subscriber(
+                signup.email, name=signup.name or "", timezone=signup.timezone, tags=[],
+                fields=dict(signup.fields), status="pending", consent=consent, now=now)
+        elif person.status == "unsubscribed":
+            # Bounced and complained addresses never come back this way.
+            person = store.update_subscriber(
+                person.id, now=now, status="pending", consent_source=consent.source,
+                consent_at=now, consent_text=consent.text, consent_ip=ip, confirmed_at=None)
+        elif person.status != "pending":
+            return None
+        queued = queue_confirmation(drip, person, now=now)
+    return person.id if queued else None

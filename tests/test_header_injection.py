@@ -333,7 +333,7 @@ def test_hostile_text_already_in_the_database_is_never_sent(run, project, drip, 
 # --- the pieces ----------------------------------------------------------------------------
 @pytest.mark.parametrize("case_id,value,reason", HOSTILE, ids=HOSTILE_IDS)
 def test_one_rule_for_every_way_in(case_id, value, reason):
-    from sender.subscribers import check_text
+    from sender.joining import check_text
 
     with pytest.raises(HeaderInjection, match=re.escape(reason)):
         check_text("name", value)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from sender import subscribers
+from sender import joining, subscribers
 from sender.dispatch import send_due
 from sender.errors import DripError, HeaderInjection, InvalidInput
 from sender.providers.base import Provider
@@ -145,7 +145,23 @@ def test_bad_input_is_rejected_with_reason_and_nothing_stored(drip):
     with pytest.raises(InvalidInput, match="IANA"):
         subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, timezone="Nowhere/Land")
     with pytest.raises(InvalidInput, match="key=value"):
-        subscribers.parse_fields(["stage"])
+        joining.parse_fields(["stage"])
+    assert list(drip.store.list_subscribers()) == []
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"my notes!": "x"}, "field name 'my notes!' is not allowed"),
+    ({"due\x01date": "x"}, "is not allowed"),
+    ({"stage": "x" * 1001}, "longer than 1000 characters"),
+    ({"stage": "=?utf-8?q?x?="}, "=?"),
+])
+def test_every_caller_of_add_subscriber_gets_the_shared_rules(drip, fields, problem):
+    """The rules live in joining.py and add_subscriber applies them itself, so a way in
+    that forgets to check first (the dashboard's form did) cannot store what the form,
+    the CLI and the import refuse."""
+    with pytest.raises(InvalidInput) as refused:
+        subscribers.add_subscriber(drip, "ana@example.com", now=SIGNUP, fields=fields)
+    assert problem in str(refused.value)
     assert list(drip.store.list_subscribers()) == []
 
 

@@ -60,13 +60,11 @@ def subscribers_add(state, email, name, timezone, tags, fields, consent, confirm
       drip subscribers add ana@example.com --name Ana --field stage=postpartum \\
           --consent "in person, 2026-03-01" --confirmed
     """
-    details = joining.check_details(email=email, name=name, timezone=timezone, tags=tags,
-                                    fields=joining.parse_fields(fields))
-    before = state.drip.store.get_subscriber(email=details.email)
+    fields = joining.parse_fields(fields)
+    before = state.drip.store.get_subscriber(email=joining.check_address(email))
     result = subscribers.add_subscriber(
-        state.drip, details.email, now=resolve_now(now), name=details.name,
-        timezone=details.timezone, tags=details.tags, fields=details.fields,
-        consent_source=consent, confirmed=confirmed)
+        state.drip, email, now=resolve_now(now), name=name, timezone=timezone, tags=tags,
+        fields=fields, consent_source=consent, confirmed=confirmed)
     person = result.subscriber
     if as_json:
         echo_json({**person.to_dict(), "created": result.created, "enrolled": result.enrolled,

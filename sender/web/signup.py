@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from werkzeug.utils import redirect
 
-from .. import joining
+from .. import joining, subscribers
 from ..errors import InvalidInput
 from ..safeurl import safe_redirect
 
@@ -121,7 +121,7 @@ class SignupEndpoints:
                                     limit=self.settings.signup_limit_address):
                 return answer()
             try:
-                due = joining.sign_up(drip, signup, ip=ip, now=now)
+                due = subscribers.sign_up(drip, signup, ip=ip, now=now)
             except InvalidInput as exc:
                 return answer(400, str(exc))
         if due is not None:

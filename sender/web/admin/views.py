@@ -13,7 +13,7 @@ from zoneinfo import available_timezones
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from ... import brake, browse, erasure, lists
+from ... import brake, browse, erasure, joining, lists
 from ... import subscribers as subscriber_ops
 from ...errors import DripError, InvalidInput
 from ...events import record_unsubscribe
@@ -184,7 +184,7 @@ def add(ctx):
         if not consent:
             raise InvalidInput("say how she agreed to get these emails (for example: asked me "
                                "in person after class on 3 March)")
-        subscriber_ops.check_text("consent", consent)
+        joining.check_text("consent", consent)
         existing = subscriber_ops.find(drip, values["email"])
         if existing is not None:
             return form_page(409, f"{existing.email} is on the list already.", existing)
@@ -192,7 +192,7 @@ def add(ctx):
             drip, values["email"], now=ctx.now, name=values["name"] or None,
             timezone=values["timezone"].strip() or None,
             tags=values["tags"].replace(",", " ").split(),
-            fields=subscriber_ops.parse_fields(
+            fields=joining.parse_fields(
                 [line for line in values["fields"].splitlines() if line.strip()]),
             consent_source=consent, confirmed=values["confirmed"])
     except DripError as exc:
