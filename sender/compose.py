@@ -7,6 +7,7 @@ import weakref
 from dataclasses import asdict
 
 from . import step_render
+from .errors import InvalidInput
 from .guide import attaches_guide, guide_attachment
 from .identity import feedback_id, list_id, stream_of
 from .message import OutgoingMessage, address
@@ -117,6 +118,8 @@ def compose(drip, subscriber, campaign, step, *, now, delivery_id=None, is_test=
     The step is rendered once and filled in for this subscriber (``step_render``); when it
     cannot be, this email is rendered from its full context (``template_context``,
     ``render_email``), which gives the same bytes, only slower."""
+    if subscriber.problem:
+        raise InvalidInput(f"{subscriber.problem}; fix the subscriber's row")
     settings = drip.settings
     static, key = static_context(drip, campaign, step, is_test=is_test)
     personal = personal_context(drip, subscriber, campaign, now=now)

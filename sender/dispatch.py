@@ -152,7 +152,8 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
             ledger.failed(store, delivery, ledger.BAD_DATA,
                           f"not sent: {exc} (fix the subscriber's details and resend)")
             report.failed += 1
-            report.errors.append(f"{subscriber.email}: {exc}")
+            shown = subscriber.email if subscriber.email.isprintable() else repr(subscriber.email)
+            report.errors.append(f"{shown}: {exc}")
             continue
         except DripError as exc:
             # A broken template stops only its own step: this delivery waits (it is not

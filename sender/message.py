@@ -70,6 +70,7 @@ def normalize_email(text):
 
 
 def address(email, name=""):
+    check_header_value("email address", email)
     check_header_value("name", name)
     local, _, domain = email.rpartition("@")
     return Address(display_name=name or "", username=local, domain=domain)

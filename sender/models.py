@@ -50,13 +50,19 @@ class Subscriber:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     paused_at: datetime | None = None
+    # What is wrong with the stored row, when part of it cannot be read (tags or fields that
+    # are not the JSON they should be, written by hand or by a broken tool): that part reads
+    # as empty, and no email is made for this subscriber until the row is fixed.
+    problem: str | None = None
 
     @property
     def first_name(self):
         return self.name.split()[0] if self.name.strip() else ""
 
     def to_dict(self):
-        return {
+        """The subscriber as JSON-able data; ``problem`` only when part of the row could
+        not be read, so an export or a data request shows it instead of hiding it."""
+        shown = {
             "email": self.email,
             "name": self.name,
             "timezone": self.timezone,
@@ -74,6 +80,9 @@ class Subscriber:
             "created_at": iso(self.created_at),
             "paused_at": iso(self.paused_at),
         }
+        if self.problem:
+            shown["problem"] = self.problem
+        return shown
 
 
 @dataclass
@@ -119,13 +128,29 @@ class Delivery:
         }
 
 
+def _stored(read, raw, kind, label, problems):
+    """``read(raw)`` when it gives a ``kind`` (list or dict), else an empty one and a note."""
+    try:
+        value = read(raw)
+    except ValueError:
+        value = None
+    if isinstance(value, kind):
+        return value
+    problems.append(f"its stored {label} are not a JSON {'list' if kind is list else 'object'} "
+                    f"({str(raw)[:40]!r})")
+    return kind()
+
+
 def subscriber_from_row(row, *, when, tags, fields):
     """A Subscriber from a database row; each engine passes how it reads times, tags and
-    fields."""
+    fields. A row whose tags or fields cannot be read still loads (``problem`` says why)."""
+    problems = []
+    tag_list = _stored(tags, row["tags"], list, "tags", problems)
+    field_map = _stored(fields, row["fields"], dict, "fields", problems)
     return Subscriber(
         id=row["id"], uid=row["uid"], email=row["email"], name=row["name"],
-        timezone=row["timezone"], status=row["status"], tags=tags(row["tags"]),
-        fields=fields(row["fields"]),
+        timezone=row["timezone"], status=row["status"], tags=tag_list, fields=field_map,
+        problem="; ".join(problems) or None,
         consent=Consent(source=row["consent_source"], at=when(row["consent_at"]),
                         text=row["consent_text"], ip=row["consent_ip"],
                         confirmed_at=when(row["confirmed_at"]),

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import css_inline
 import jinja2
+from bs4 import ParserRejectedMarkup
 from markdownify import markdownify
 from markupsafe import Markup
 
@@ -197,7 +198,13 @@ def render_email(env, template, context):
         html = INLINER.inline(page)
     except ValueError as exc:
         raise TemplateError(f"{LAYOUT_HTML}: CSS could not be inlined: {exc}") from None
-    text = render_template(env, LAYOUT_TEXT, {**context, "body": html_to_text(body)})
+    try:
+        body_text = html_to_text(body)
+    except ParserRejectedMarkup:
+        raise TemplateError(f"templates/{body_name}: its rendered HTML is markup the HTML "
+                            "parser refuses, so no plain-text part can be made (check the "
+                            "tags around each value)") from None
+    text = render_template(env, LAYOUT_TEXT, {**context, "body": body_text})
     text = text.rstrip() + "\n"
     return RenderedEmail(subject=context["subject"], preheader=context["preheader"],
                          html=html, text=text)

@@ -71,8 +71,9 @@ def _raw(value):
 _MARK = re.compile(f"{tp.MARK_OPEN}([a-z]\\d+)([^{tp.MARK_CLOSE}]*){tp.MARK_CLOSE}")
 _LINK = re.compile(f"{tp.LINK_OPEN}(\\d+){tp.LINK_CLOSE}")
 _STRAY = re.compile("[\ue000-\ue003]")
-# An unfinished character reference right before a value would take in its first letters.
-_OPEN_REFERENCE = re.compile(f"&[#0-9A-Za-z]*{tp.MARK_OPEN}")
+# An unfinished character reference right before a value would take in its first letters;
+# a '<' (or '</', '<!', '<?') right before one makes a tag of it when it starts with a letter.
+_OPEN_REFERENCE = re.compile(f"(?:&[#0-9A-Za-z]*|<[/!?]?){tp.MARK_OPEN}")
 
 
 
@@ -248,7 +249,8 @@ def html(page, inlined):
     """The Pieces of the HTML part: ``inlined`` is ``page`` (the layout rendered once, with
     markers) after the CSS inliner."""
     if _OPEN_REFERENCE.search(page):
-        raise tp.NotFillable("a value follows an unfinished character reference (&...)")
+        raise tp.NotFillable("a value follows an unfinished character reference (&...) or "
+                             "an opening '<'")
     check_html(page, inlined)
     return split(inlined, {_HTML_TEXT: _html_text, _HTML_ATTR: _html_attr}).prepare()
 

@@ -32,9 +32,11 @@ from jinja2.visitor import NodeTransformer
 # The marker of hole N in the rendered template: MARK_OPEN N PROBE MARK_CLOSE. The probe
 # holds the characters each later stage may treat specially, so what a stage made of it
 # says where the hole landed (HTML text or attribute, Markdown text or a link's address).
+# Its inner space ends an unquoted attribute, as a value's space would: a hole there breaks
+# its marker, and the step goes the per-person way.
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 LINK_OPEN, LINK_CLOSE = "\ue002", "\ue003"
-PROBE = "&\"'<>_*"
+PROBE = "&\"'<> _*"
 KEY_PREFIX = "_drip_key_"
 HOLE_PREFIX = "_drip_hole_"
 

@@ -12,7 +12,9 @@ Legitimate names of every shape must still arrive intact.
 from __future__ import annotations
 
 import base64
+import json
 import re
+import sqlite3
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
 from email.headerregistry import Address
@@ -472,3 +474,50 @@ def test_one_hostile_legacy_row_fails_alone_and_the_batch_goes_on(run, project, 
     assert (rows[eve.id].state, rows[eve.id].reason) == ("failed", "bad_data")
     assert sorted(d.state for i, d in rows.items() if i != eve.id) == ["sent"] * 3
     assert len(list((project / "outbox").glob("*.eml"))) == 3
+
+
+# A row written by hand or by a broken tool: the address with a line break, fields that are
+# not a JSON object, tags that are not a list. Only that person's email fails.
+BROKEN_ROWS = {
+    "address with a line break": ("email", "'eve@example.com' || char(13) || char(10) || "
+                                           "'Bcc: x@evil.example'", "email address"),
+    "fields not JSON": ("fields", "'{not json'", "fields"),
+    "fields a list": ("fields", "'[[\"a\", \"b\"]]'", "fields"),
+    "tags not a list": ("tags", "'{\"a\": 1}'", "tags"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_ROWS))
+def test_a_row_broken_in_the_database_fails_alone(case, run, project, drip):
+    column, value, named = BROKEN_ROWS[case]
+    people = []
+    for n in range(3):
+        person = drip.store.add_subscriber(f"p{n}@example.com", name=f"P {n}", timezone=None,
+                                           tags=[], fields={}, status="pending",
+                                           consent=Consent(source="old", at=at(NOW)), now=at(NOW))
+        confirm(drip, person, now=at(NOW))
+        people.append(person)
+    with sqlite3.connect(project / "drip.db") as db:
+        db.execute(f"UPDATE subscribers SET {column} = {value} WHERE id = ?", (people[0].id,))
+    result = run("send", "--now", NOW)
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    assert named in result.output and "\nBcc" not in result.output   # stored text stays one line
+    again = run("send", "--now", NOW)      # nothing was left claimed: nothing to do, no crash
+    assert again.exit_code == 0 and "Traceback" not in again.output, again.output
+    rows = {d.subscriber_id: d for d in drip.store.deliveries() if d.campaign == "welcome"}
+    assert (rows[people[0].id].state, rows[people[0].id].reason) == ("failed", "bad_data")
+    assert [rows[p.id].state for p in people[1:]] == ["sent", "sent"]
+    assert len(list((project / "outbox").glob("*.eml"))) == 2
+
+
+def test_a_row_with_unreadable_fields_says_so_in_a_data_request(run, project, drip):
+    person = drip.store.add_subscriber("p0@example.com", name="P", timezone=None, tags=[],
+                                       fields={"city": "Oslo"}, status="active",
+                                       consent=Consent(source="old", at=at(NOW)), now=at(NOW))
+    with sqlite3.connect(project / "drip.db") as db:
+        db.execute("UPDATE subscribers SET fields = '{not json' WHERE id = ?", (person.id,))
+    result = run("subscribers", "export", "--format", "jsonl")
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert row["email"] == "p0@example.com" and row["fields"] == {}
+    assert row["problem"] == "its stored fields are not a JSON object ('{not json')"

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from sender import skeleton, step_render
 from sender.compose import compose
+from sender.errors import TemplateError
 from sender.guide import attaches_guide
 from sender.headers import fold_address, fold_text, header_problem
 from sender.helpers import template_globals
@@ -434,3 +435,41 @@ def test_the_plain_check_is_the_renderers_contract():
                   Markup("<b>x</b>")):
         assert not skeleton.plain(value), value
 
+
+
+# Markup whose reading depends on the value itself: an unquoted attribute ends at a space,
+# and text right after '<' opens a tag when it starts with a letter. These must give the
+# reference bytes too (by rendering per person where the value decides the markup).
+VALUE_DECIDES_MARKUP = {
+    "unquoted": '<p><a href=https://x.example/{{ subscriber.name }}>go</a></p>\n',
+    "unquoted_title": '<p><a title={{ subscriber.name }} href="https://x.example">go</a></p>\n',
+    "unquoted_alt": '<p><img alt={{ subscriber.name }}></p>\n',
+    "after_lt": '<p>Scores: 3 <{{ subscriber.name }} and more</p>\n',
+    "after_lt_slash": '<p>a </{{ subscriber.name }} b</p>\n',
+}
+
+
+@pytest.mark.parametrize("key", sorted(VALUE_DECIDES_MARKUP))
+def test_markup_that_the_value_decides_gives_the_reference_bytes(shipped, make_drip, key):
+    (shipped / "campaigns" / "probe.toml").write_text(PROBE_CAMPAIGN, encoding="utf-8")
+    folder = shipped / "templates" / "emails" / "probe"
+    folder.mkdir()
+    (folder / "contexts.html").write_text(VALUE_DECIDES_MARKUP[key], encoding="utf-8")
+    drip = make_drip(base_env(shipped))
+    campaign = drip.campaigns.get("probe")
+    for number, name in enumerate(["Plain Name", "Ana", "5 points", "Zoë Å"]):
+        assert_reference(drip, person(name=name, uid=f"uid-{number}"), campaign,
+                         campaign.steps[0])
+
+
+def test_markup_the_html_parser_rejects_is_a_template_error(shipped, make_drip):
+    """A template that becomes markup the parser under markdownify refuses, for one person's
+    value: that email waits with a template error naming the file, nothing crashes."""
+    (shipped / "campaigns" / "probe.toml").write_text(PROBE_CAMPAIGN, encoding="utf-8")
+    folder = shipped / "templates" / "emails" / "probe"
+    folder.mkdir()
+    (folder / "contexts.html").write_text("<p>a <!{{ subscriber.name }}> b</p>\n", encoding="utf-8")
+    drip = make_drip(base_env(shipped))
+    campaign = drip.campaigns.get("probe")
+    with pytest.raises(TemplateError, match="emails/probe/contexts.html"):
+        compose(drip, person(name="[x](y)"), campaign, campaign.steps[0], now=NOW)
