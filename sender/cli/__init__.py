@@ -11,14 +11,11 @@ the HTTP client or the database layer.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 from pathlib import Path
 
 import click
-from dotenv import dotenv_values
 
-from ..config import env_file_text
 from .common import DripGroup, State, load_env_file
 
 # name: (module beside this one, the command's attribute, the start of its short help).
@@ -54,10 +51,14 @@ class LazyGroup(DripGroup):
     """The top-level group: lists every command from ``LAZY_COMMANDS`` and imports a
     command's module only when the command is looked up to run."""
 
+    warnings_to_log = False      # set by main(): the `drip` program, not a test's CliRunner
+
     def list_commands(self, ctx):
         return sorted({*self.commands, *LAZY_COMMANDS})
 
     def get_command(self, ctx, name):
+        if self.warnings_to_log:
+            _warnings_to_log()   # a command is about to run: before its module is imported
         if name in self.commands or name not in LAZY_COMMANDS:
             return self.commands.get(name)
         module, attribute, _ = LAZY_COMMANDS[name]
@@ -113,6 +114,10 @@ def init(path, force):
     Example:
       drip init && $EDITOR .env
     """
+    from dotenv import dotenv_values
+
+    from ..config import env_file_text
+
     target = Path(path)
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists already; use --force to overwrite it "
@@ -128,6 +133,15 @@ def init(path, force):
                f"database {made.database}.")
 
 
-def main():
+def _warnings_to_log():
+    """Route Python's warnings through logging from here on. Done as the first command is
+    looked up, before its module is imported: `drip --help` and `drip --version` run no
+    command and so start without the logging package."""
+    import logging
+
     logging.captureWarnings(True)
+
+
+def main():
+    cli.warnings_to_log = True
     cli(prog_name="drip")

@@ -1,27 +1,27 @@
-"""Pieces every command module shares: the state object, common options, output helpers."""
+"""Pieces every command module shares: the state object, common options, output helpers.
+
+`drip --help` imports this module, so what only a running command needs (the settings, the
+.env reader, logging, the time parser) is imported where it is used.
+"""
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
-from dotenv import load_dotenv
-
-from ..config import Settings, secrets_masker
-from ..errors import ConfigError, DatabaseMissing, DripError
-from ..logging_setup import configure_logging
-from ..schedule import parse_instant
 
 
 class DripGroup(click.Group):
     """Turns a DripError raised anywhere below into a clear message and exit code 1."""
 
     def invoke(self, ctx):
+        from ..config import secrets_masker
+        from ..errors import DatabaseMissing, DripError
+
         try:
             return super().invoke(ctx)
         except DripError as exc:     # masked: a message may quote a setting or an answer
@@ -76,6 +76,10 @@ class State:
     @property
     def drip(self):
         if self._drip is None:
+            from ..config import Settings
+            from ..errors import ConfigError
+            from ..logging_setup import configure_logging
+
             try:
                 settings = Settings.from_env({**os.environ, **self.paths})
             except ConfigError as exc:
@@ -119,6 +123,8 @@ def load_env_file(ctx, param, value):
     state.env_file = path
     state.env_loaded = path is not None and path.is_file()
     if state.env_loaded:
+        from dotenv import load_dotenv
+
         from_environment = {name for name in PATH_SETTINGS if os.environ.get(name)}
         load_dotenv(path, override=False)
         state.paths = _paths_from(path.resolve().parent, skip=from_environment)
@@ -159,10 +165,14 @@ def json_option(fn):
 
 
 def resolve_now(value):
+    from ..schedule import parse_instant
+
     return parse_instant(value) if value else datetime.now(UTC).replace(microsecond=0)
 
 
 def echo_json(data):
+    import json
+
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
