@@ -17,6 +17,6 @@ if [ "${1:-}" = "--long" ]; then
     export DRIP_HYPOTHESIS_PROFILE=long
 fi
 echo "reliability: seed=$DRIP_RELIABILITY_SEED trials=${DRIP_RELIABILITY_TRIALS:-20}"
-exec bash scripts/test.sh tests/reliability tests/test_properties.py tests/test_schedule.py \
+exec bash scripts/test.sh tests/reliability tests/test_properties.py tests/test_edit_properties.py tests/test_schedule.py \
     tests/lists/test_csv_properties.py tests/test_races.py tests/test_database_faults.py \
     tests/test_concurrency.py -q

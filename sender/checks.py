@@ -14,7 +14,8 @@ The rules:
 * a plain-text part exists and holds the body's text and its links;
 * an exercise email (``exercise = true``) carries the safety block:
   ``<div class="safety">`` with an ``<h3>`` saying "Stop signs" and the word
-  "Disclaimer", which the plain text must carry too;
+  "Disclaimer", which the plain text must carry too (the same for a body written in
+  Markdown: it is read once rendered, as an HTML body is);
 * every image has ``alt`` and loads over HTTPS; the pictures in ``templates/images/`` are
   listed with alt text, exist, convert, fit their size budget, and a placeholder is not in
   an email (unless DRIP_ALLOW_EXAMPLE_VALUES) (see ``images.problems``);
@@ -40,7 +41,7 @@ from pathlib import Path
 import jinja2
 from jinja2 import meta
 
-from . import images
+from . import broadcasts, images, markdown_email, step_rules, sunset_email
 from .check_report import Problem, _display, _toml_line, format_report  # noqa: F401 - checks.format_report
 from .compose import compose, template_context, unsubscribe_url
 from .drip import Drip
@@ -48,7 +49,7 @@ from .emailsupport import unsupported
 from .errors import CampaignError, TemplateError
 from .guide import GUIDE_TEMPLATE, render_guide_html
 from .html_scan import LONG_WORD, Page, link_problem
-from .render import LAYOUT_HTML, LAYOUT_TEXT, render_template
+from .render import LAYOUT_HTML, LAYOUT_TEXT, body_name, is_template, render_template
 from .samples import SAMPLES
 
 HTML_BUDGET = 80 * 1024        # bytes; Gmail clips a message at about 102 KB
@@ -96,7 +97,15 @@ class _Checker:
         self.problems.add(Problem(_display(file), line or 0, message, rule))
 
     def template_path(self, name):
+        if name.startswith(markdown_email.BROADCASTS):
+            folder = getattr(self.drip.templates.loader, "broadcasts_dir", None) or \
+                markdown_email.default_broadcasts_dir(self.templates_dir)
+            return Path(folder) / name[len(markdown_email.BROADCASTS):]
         return self.templates_dir / name
+
+    def body_name(self, step):
+        """The Jinja name of the step's body (emails/T.html or .md, or a broadcast)."""
+        return body_name(self.drip.templates, step.template)
 
     def source(self, name):
         if name not in self._sources:
@@ -152,22 +161,44 @@ class _Checker:
                                     "real provider will not send while it is left", rule="settings")
         for campaign in campaigns:
             for step in campaign.steps:
-                if f"emails/{step.template}.html" not in broken:
-                    self.check_step(campaign, step)
+                try:
+                    name = self.body_name(step)
+                except TemplateError as exc:      # none, or both: the campaign load said so
+                    self.add(campaign.path, _toml_line(campaign.path, f"steps[{step.number}].template"),
+                             str(exc), rule="campaign-file")
+                    continue
+                if name not in broken:
+                    # Each A/B subject is rendered for every sample; the body, shared by all
+                    # of them, is judged once.
+                    for number, variant in enumerate(step_rules.variants_of(step)):
+                        self.check_step(campaign, variant, subject_only=number > 0)
+        self.check_broadcasts()
+        if self.drip.settings.sunset_after:        # the sunset rule's "still want these?"
+            self.check_step(sunset_email.QUESTION, sunset_email.QUESTION.steps[0])
         if (self.templates_dir / GUIDE_TEMPLATE).is_file() and GUIDE_TEMPLATE not in broken:
             self.check_guide()
         for path, line, message, rule in images.problems(self.drip.settings, used=self.pictures_used):
             self.add(path, line, message, rule=rule)
+
+    def check_broadcasts(self):
+        """The files in broadcasts/: the front matter (every problem, at its key's line), then
+        the email each makes, by the same rules as a campaign step's."""
+        found, broken = broadcasts.load_all(self.drip.settings)
+        for problems in broken.values():
+            for text in problems:
+                self.add_campaign_problem(text)
+        for broadcast in found:
+            self.check_step(broadcast, broadcast.steps[0])
 
     def check_syntax(self):
         """Parse every template; returns the names that do not parse."""
         broken = set()
         env = self.drip.templates
         for path in sorted(self.templates_dir.rglob("*")):
-            if path.suffix not in (".html", ".txt", ".css") or not path.is_file():
-                continue
             name = path.relative_to(self.templates_dir).as_posix()
-            try:
+            if not is_template(name) or not path.is_file():
+                continue
+            try:       # a Markdown email's Jinja tags are its own: its lines are true here
                 env.parse(path.read_text(encoding="utf-8"), name, str(path))
             except jinja2.TemplateSyntaxError as exc:
                 self.add(path, exc.lineno, f"template syntax error: {exc.message}", rule="template-syntax")
@@ -182,7 +213,7 @@ class _Checker:
         key = rest.split(":", 1)[0]
         self.add(path, _toml_line(path, key), rest, rule="campaign-file")
 
-    def check_step(self, campaign, step):
+    def check_step(self, campaign, step, *, subject_only=False):
         for number, sample in enumerate(self.samples):
             for is_test in (False, True) if number == 0 else (False,):
                 try:
@@ -193,17 +224,22 @@ class _Checker:
                     suffix = f" ({kind}sample subscriber {sample.key!r})"
                     if str(exc).startswith(f"{campaign.path}: "):   # the subject or preheader
                         key = "preheader" if " preheader: " in str(exc) else "subject"
-                        self.add(campaign.path, _toml_line(campaign.path, f"steps[{step.number}].{key}"),
+                        if key == "subject" and getattr(campaign.step(step.id), "subjects", ()):
+                            key = "subjects"
+                        where = key if isinstance(campaign, broadcasts.Broadcast) else \
+                            f"steps[{step.number}].{key}"
+                        self.add(campaign.path, _toml_line(campaign.path, where),
                                  str(exc).removeprefix(f"{campaign.path}: ") + suffix, rule="template-render")
                     else:
                         self.add_template_error(exc, campaign.path, suffix)
                     return
-                if not is_test:
+                if not is_test and not subject_only:
                     self.check_message(campaign, step, sample, message)
 
     def body_of(self, campaign, step, sample):
-        context = template_context(self.drip, sample.subscriber, campaign, step)
-        return render_template(self.drip.templates, f"emails/{step.template}.html", context)
+        # At the message's time: a link stamped with it (the sunset email's) is then the same.
+        context = template_context(self.drip, sample.subscriber, campaign, step, now=CHECK_TIME)
+        return render_template(self.drip.templates, self.body_name(step), context)
 
     def related(self, name):
         """``name`` and the templates it imports or includes (one level is enough for emails)."""
@@ -211,13 +247,15 @@ class _Checker:
         try:
             ast = self.drip.templates.parse(self.source(name))
             names += [n for n in meta.find_referenced_templates(ast) if n and n not in names]
+            if markdown_email.is_markdown(name) and "emails/_macros.html" not in names:
+                names.append("emails/_macros.html")     # a Markdown body has `m` without an import
         except jinja2.TemplateSyntaxError:
             pass
         return names
 
     # --- the rules over one rendered message ---------------------------------------------
     def check_message(self, campaign, step, sample, message):
-        body_name = f"emails/{step.template}.html"
+        body_name = self.body_name(step)
         html_names = self.related(body_name) + [LAYOUT_HTML]
         body = self.body_of(campaign, step, sample)
         html, text = message.html, message.text
@@ -326,7 +364,8 @@ class _Checker:
         if not blocks:
             self.add(self.template_path(body_name), 0,
                      'exercise email without the safety block: add <div class="safety"> with the '
-                     'stop signs and the disclaimer (the safety_block() macro in emails/_macros.html)',
+                     'stop signs and the disclaimer: {{ m.safety_block() }} on a line of its own '
+                     '(the macro in emails/_macros.html), in HTML or Markdown',
                      rule="safety-block")
         elif not good:
             self.add_at(names, r'class="[^"]*\bsafety\b',

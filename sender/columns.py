@@ -66,7 +66,7 @@ ACTIVE_WORDS = {"", "active", "subscribed", "confirmed", "cold"}
 STATUS_WORDS = ACTIVE_WORDS - {""} | {
     "inactive", "cancelled", "canceled", "unsubscribed", "bounced", "complained", "cleaned",
     "pending", "unconfirmed", "transactional", "junk", "blocked", "spam", "archived"}
-_BY_VALUE = {"state", "subscribed", "email_disabled", "unsubscribed", "cleaned"}
+_BY_VALUE = BY_VALUE = {"state", "subscribed", "email_disabled", "unsubscribed", "cleaned"}
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0"}
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

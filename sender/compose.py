@@ -6,7 +6,7 @@ import secrets
 import weakref
 from dataclasses import asdict
 
-from . import step_render
+from . import step_render, step_rules, sunset_email
 from .errors import InvalidInput
 from .guide import attaches_guide, guide_attachment
 from .identity import feedback_id, list_id, stream_of
@@ -31,8 +31,10 @@ def confirm_url(drip, subscriber, *, now=None):
 
 
 def template_context(drip, subscriber, campaign, step, *, is_test=False, now=None):
-    """Everything a template may use. The names are the contract with templates/."""
+    """Everything a template may use. The names are the contract with templates/. The
+    subject is hers: of an A/B step, the variant she is given (``step_rules``)."""
     settings = drip.settings
+    step = step_rules.chosen_step(campaign, step, subscriber)
     context = {
         **personal_context(drip, subscriber, campaign, now=now),
         "coach": asdict(settings.coach),
@@ -93,6 +95,8 @@ def personal_context(drip, subscriber, campaign, *, now):
     }
     if campaign.entry_on == "signup":
         context["confirm_url"] = confirm_url(drip, subscriber, now=now)
+    elif sunset_email.is_question(campaign):
+        context["keep_url"] = sunset_email.keep_url(drip, subscriber, now=now)
     return context
 
 
@@ -121,6 +125,8 @@ def compose(drip, subscriber, campaign, step, *, now, delivery_id=None, is_test=
     if subscriber.problem:
         raise InvalidInput(f"{subscriber.problem}; fix the subscriber's row")
     settings = drip.settings
+    # Her subject of an A/B step: the step's key names it, so each variant renders once.
+    step = step_rules.chosen_step(campaign, step, subscriber)
     static, key = static_context(drip, campaign, step, is_test=is_test)
     personal = personal_context(drip, subscriber, campaign, now=now)
     rendered = step_render.render(drip.templates, static, personal, template=step.template,

@@ -71,6 +71,9 @@ class Lines:
         self._numbered = enumerate(lines, start=1)
         self._newline, self.encoding = newline, encoding
         self._decoder = codecs.getincrementaldecoder(codec)()
+        # After its first line (and its byte-order mark), a whole UTF-8 line decodes on its
+        # own: a newline byte never ends a character part-way, so no state carries over.
+        self._whole = "utf-8" if codec == "utf-8-sig" else None
         self.bad = {}
         self.bad_count = 0
 
@@ -80,6 +83,11 @@ class Lines:
     def __next__(self):
         number, raw = next(self._numbered)
         final = not raw.endswith(self._newline)   # the last line: a cut-off character is an error
+        if self._whole and number > 1 and not final:
+            try:
+                return raw.decode(self._whole)
+            except UnicodeDecodeError:
+                pass            # the decoder below says why
         try:
             return self._decoder.decode(raw, final)
         except UnicodeDecodeError as exc:

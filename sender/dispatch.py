@@ -10,7 +10,10 @@ and crash recovery with the coach's decisions in ``recovery``. The order of a ru
    with idempotency keys, replay the identical request) and resend only what provably
    did not go; the rest waits for a decision (``drip resolve``);
 3. skip due deliveries of subscribers who unsubscribed, bounced or complained;
-4. claim batches atomically (a lease per claim), render, then: a short transaction
+4. claim batches atomically (a lease per claim); skip a step whose condition does not hold
+   for her and cancel the campaign of someone who reached its goal (``step_rules``, read
+   for the whole batch at once); hold back, or replace by a "still want these?" email, the
+   emails of someone who has stopped clicking (``sunset``); render, then: a short transaction
    marks the rows handed (subscribers' status re-read under a lock), the provider is
    called outside any transaction, and a short transaction records each result, only
    while the lease is still ours.
@@ -23,9 +26,13 @@ webhooks never wait for a provider. An email that cannot be rendered waits (reas
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
-from . import brake, ledger
+from . import brake, branches, ledger, step_rules, sunset
+from .broadcast_runs import start_due
+from .broadcasts import ENTRY as BROADCAST
+from .broadcasts import PREFIX as broadcast_prefix
 from .compose import compose
 from .errors import DripError, InvalidInput, ProviderError
 from .handoff import (
@@ -36,10 +43,11 @@ from .handoff import (
     mark_handed,
     record_all,
     release,
+    write_counted,
 )
 from .identity import TRANSACTIONAL, stream_of
 from .recovery import recover_stale, resolve, resolve_many
-from .schedule import min_gap_until, zone
+from .schedule import min_gap_until, yield_until, zone
 from .send_ahead import horizon as ahead_horizon
 from .sequence import campaign_changes
 
@@ -80,8 +88,11 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
         return report
     if subscriber_id is None:
         report.changes = len(campaign_changes(drip, now, apply=True))
+        branches.note_waiting(drip, now)        # what recovery may settle as sent: see branches.py
         recover_stale(drip, now, report, stamp)
+        report.cancelled += branches.catch_up(drip, now)
         report.skipped += ledger.skip_ended(store, now)
+        report.template_errors += start_due(drip, now=now)     # broadcasts' rows, when due
     provider = drip.provider
     while limit is None or report.sent + report.failed + report.retried < limit:
         if stop and stop():
@@ -115,7 +126,16 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
     people = store.get_subscribers([d.subscriber_id for d in batch])
     confirmation = drip.campaigns.confirmation
     last_sent = store.last_sent(people, exclude_campaign=confirmation.id if confirmation else None)
+    coming = _coming(drip, batch, now, confirmation)
+    facts = _rule_facts(drip, batch, people)     # one look-up per term the steps' rules read
+    facts.update(sunset.batch_facts(drip, batch, people, now))   # one query, when it is on
+    goals = {}       # (subscriber, campaign) -> the goal she reached: her other steps end too
+    asked = sunset.Outcome()     # questions to schedule, people whose mail stops (sunset.py)
     messages, seen = [], set()
+    waiting = branches.waiting_for(drip, batch)   # after a step whose branch is not settled
+    # What does not go (held, cancelled, deferred, failed) is written together, in one short
+    # transaction before the hand-off; each row counts once written (``write_counted``).
+    held_back, counted = ledger.Batch(store), {}
     for delivery in batch:
         subscriber = people.get(delivery.subscriber_id)
         if subscriber is None:      # erased since the claim: their ledger rows are gone too
@@ -126,42 +146,71 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
         if campaign is None and delivery.campaign in drip.campaigns.broken:
             # Its file is broken, not removed: the email waits for the fix.
             problem = drip.campaigns.broken[delivery.campaign][0]
-            hold_broken(store, delivery, problem, now, report, code=ledger.CAMPAIGN_ERROR,
-                         what="its campaign file does not load")
+            hold_broken(held_back, delivery, problem, now, report, code=ledger.CAMPAIGN_ERROR,
+                        what="its campaign file does not load")
+            counted[delivery.id] = ("held", None)
             continue
         if step is None:
-            ledger.cancel(store, delivery, ledger.STEP_GONE, "the campaign or step no longer exists")
-            report.cancelled += 1
+            ledger.cancel(held_back, delivery, ledger.STEP_GONE,
+                          "the campaign or step no longer exists")
+            counted[delivery.id] = ("cancelled", None)
+            continue
+        if delivery.id in waiting:      # an earlier step's branch may cancel it (branches.py)
+            ledger.wait_for_branch(held_back, delivery, due=now + branches.RECHECK,
+                                   message=waiting[delivery.id])
+            counted[delivery.id] = ("deferred", None)
+            continue
+        # A step's condition and its campaign's goal (step_rules.py), before the minimum gap:
+        # a step that does not go uses none of it.
+        decision = step_rules.decide(campaign, step, subscriber, facts)
+        if decision is not None and decision.action in step_rules.SUNSET_ACTIONS:
+            counted[delivery.id] = (sunset.apply(held_back, delivery, decision, asked), None)
+            continue
+        if decision is not None:
+            if decision.action == step_rules.CANCEL:
+                ledger.cancel(held_back, delivery, decision.code, decision.message)
+                goals[(subscriber.id, campaign.id)] = decision.message
+            else:
+                ledger.skip(held_back, delivery, decision.code, decision.message)
+            counted[delivery.id] = ("cancelled" if decision.action == step_rules.CANCEL
+                                    else "skipped", None)
             continue
         at = max(delivery.due_at, now) if ahead else now   # held by the provider until then
         # DRIP_MIN_GAP spaces marketing mail; the confirmation and the welcome email with the
         # guide (transactional) always go at once.
         later = (None if stream_of(campaign, step) == TRANSACTIONAL
-                 else _after_min_gap(drip, subscriber, campaign, seen, last_sent, at))
+                 else _after_min_gap(drip, subscriber, campaign, seen, last_sent, at, coming))
         if later is not None:
-            ledger.defer_for_gap(store, delivery, later)
-            report.deferred += 1
+            ledger.defer_for_gap(held_back, delivery, later)
+            counted[delivery.id] = ("deferred", None)
             continue
         try:
             message = compose_for(drip, delivery, subscriber, campaign, step, at, now)
         except ProviderError:
+            write_counted(held_back, counted, report)
             raise
         except InvalidInput as exc:
             # This person's stored data cannot go into an email (a name saved before drip
             # refused '=?' or control characters): only this delivery fails, with the reason.
-            ledger.failed(store, delivery, ledger.BAD_DATA,
+            ledger.failed(held_back, delivery, ledger.BAD_DATA,
                           f"not sent: {exc} (fix the subscriber's details and resend)")
-            report.failed += 1
             shown = subscriber.email if subscriber.email.isprintable() else repr(subscriber.email)
-            report.errors.append(f"{shown}: {exc}")
+            counted[delivery.id] = ("failed", f"{shown}: {exc}")
             continue
         except DripError as exc:
             # A broken template stops only its own step: this delivery waits (it is not
             # failed) and the rest of the batch goes on.
-            hold_broken(store, delivery, exc, now, report)
+            hold_broken(held_back, delivery, exc, now, report)
+            counted[delivery.id] = ("held", None)
             continue
         messages.append(message)
         seen.add(subscriber.id)
+    write_counted(held_back, counted, report)
+    if asked:
+        report.cancelled += sunset.after_batch(drip, asked, now)
+    for (subscriber_id, campaign_id), message in goals.items():
+        report.cancelled += ledger.cancel_pending_for(store, subscriber_id, ledger.GOAL_REACHED,
+                                                      message, campaign=campaign_id)
     if not messages:
         return
     by_id = {d.id: d for d in batch}
@@ -178,7 +227,12 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
             # handed go back; what earlier chunks handed over is recorded already.
             release(store, [by_id[m.delivery_id] for c in chunks[number:] for m in c])
             raise
-        record_all(drip, marked, results, by_id, now, report, people)
+        # A step with ``then``: its branch is followed in the transaction that records it sent.
+        following = branches.among(drip, [by_id[m.delivery_id] for m in marked])
+        with store.transaction() if following else nullcontext():
+            record_all(drip, marked, results, by_id, now, report, people)
+            if following:
+                report.cancelled += branches.follow(drip, following, now)
 
 
 def _dry_run(drip, now, limit, pending_campaign, report):
@@ -189,6 +243,7 @@ def _dry_run(drip, now, limit, pending_campaign, report):
                                 limit=limit))
     people = store.get_subscribers([d.subscriber_id for d in due])
     braked = {b["campaign"] for b in brake.active(store)}
+    facts = {**_rule_facts(drip, due, people), **sunset.batch_facts(drip, due, people, now)}
     for delivery in due:
         item = delivery.to_dict()
         subscriber = people.get(delivery.subscriber_id)
@@ -207,6 +262,8 @@ def _dry_run(drip, now, limit, pending_campaign, report):
             item["would"] = "cancel: the campaign or step no longer exists"
         elif subscriber.status != wanted:
             item["would"] = f"skip: subscriber is {subscriber.status}"
+        elif (decision := step_rules.decide(campaign, step, subscriber, facts)) is not None:
+            item["would"] = f"{decision.action}: {decision.message}"
         else:
             try:
                 message = compose(drip, subscriber, campaign, step, now=now,
@@ -223,14 +280,54 @@ def _dry_run(drip, now, limit, pending_campaign, report):
         report.would_send.append(item)
 
 
-def _after_min_gap(drip, subscriber, campaign, seen, last_sent, at):
+def _rule_facts(drip, deliveries, people):
+    """What the conditions and goals of these deliveries' steps read from the store (clicks,
+    campaign progress) for ``people``: one query per term for the whole batch."""
+    pairs = []
+    for delivery in deliveries:
+        campaign = drip.campaigns.get(delivery.campaign)
+        step = campaign.step(delivery.step) if campaign else None
+        if step is not None:
+            pairs.append((campaign, step))
+    segments = step_rules.segments_of(pairs)
+    return step_rules.batch_facts(drip.store, segments, list(people.values())) if segments else {}
+
+
+def _after_min_gap(drip, subscriber, campaign, seen, last_sent, at, coming=None):
     """When a campaign email to ``subscriber`` going at ``at`` may go instead, or None when
     it may go then (``schedule.min_gap_until``). ``last_sent`` is the batch's one lookup of
-    when each was last sent; one already in this batch counts as sent at ``at``."""
+    when each was last sent; one already in this batch counts as sent at ``at``. An email of
+    the kind that yields (``DRIP_BROADCAST_YIELD``) also waits for the other kind's email due
+    within the gap (``coming``, from ``_coming``: ``schedule.yield_until``)."""
     settings = drip.settings
     last = at if subscriber.id in seen else last_sent.get(subscriber.id)
-    if last is None:
-        return None
-    return min_gap_until(last, settings.min_gap, at,
-                         zone(subscriber.timezone or settings.timezone_name),
-                         campaign.window_or(settings.send_window))
+    tz = zone(subscriber.timezone or settings.timezone_name)
+    window = campaign.window_or(settings.send_window)
+    later = None if last is None else min_gap_until(last, settings.min_gap, at, tz, window)
+    if later is None and coming and _yields(drip, campaign):
+        later = yield_until(coming.get(subscriber.id), settings.min_gap, at, tz, window)
+    return later
+
+
+def _yields(drip, campaign):
+    """Whether ``campaign``'s emails give way to the other kind's (DRIP_BROADCAST_YIELD)."""
+    return (campaign.entry_on == BROADCAST) == (drip.settings.broadcast_yield == "broadcast")
+
+
+def _coming(drip, batch, now, confirmation):
+    """{subscriber id: when the other kind's next email is due} for the batch's people whose
+    email here yields to it: her scheduled rows due within the gap (one lookup), and the other
+    kind's rows in this batch."""
+    broadcast_yields = drip.settings.broadcast_yield == "broadcast"
+    yielding = [d for d in batch if d.campaign.startswith(broadcast_prefix) == broadcast_yields]
+    if not yielding:
+        return {}
+    before = max([now, *(d.due_at for d in batch)]) + drip.settings.min_gap
+    found = drip.store.next_coming([d.subscriber_id for d in yielding],
+                                   broadcasts=not broadcast_yields, before=before,
+                                   exclude_campaign=confirmation.id if confirmation else None)
+    for d in batch:
+        if d.campaign.startswith(broadcast_prefix) != broadcast_yields:
+            known = found.get(d.subscriber_id)
+            found[d.subscriber_id] = d.due_at if known is None else min(known, d.due_at)
+    return found

@@ -145,6 +145,9 @@ def apply_events(drip, events, *, now):
             result.recorded += 1
             if event.type in (BOUNCED, COMPLAINED) and delivery is not None:
                 watched.add(delivery.campaign)
+            if event.type == CLICKED and current is not None and not seen:
+                # A click may be a campaign's goal (exit = "clicked:..."): it ends at once.
+                subscriber_ops.reach_goals(drip, current)
         else:
             result.duplicates += 1
     if watched:

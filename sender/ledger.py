@@ -53,10 +53,24 @@ HELD_CANCELLED = "held_cancelled"      # scheduled again: held at the provider, 
 RESOLVED_SENT = "resolved_sent"        # the coach said it went out (`drip resolve --as sent`)
 RESOLVED_RESEND = "resolved_resend"    # the coach said to send it again (`--as resend`)
 STEP_ADDED_LATE = "step_added_late"    # skipped: a step added behind where the subscriber is
+BROADCAST_CANCELLED = "broadcast_cancelled"  # cancelled: the coach cancelled its broadcast
+BROADCAST_MISSED = "broadcast_missed"  # cancelled: she was paused when her broadcast fell due
+CONDITION_NOT_MET = "condition_not_met"  # skipped: she did not match the step's `when`
+GOAL_REACHED = "goal_reached"          # cancelled: she reached the campaign's goal (`exit`)
+SUNSET_WAIT = "sunset_wait"            # later: she is asked "still want these?" (sunset.py)
+SUNSET = "sunset"                      # cancelled: no answer to "still want these?" in time
+BRANCHED = "branched"                  # she moved into another campaign (a step's `then`)
+ENDED = "ended"                        # her sequence ended after a step (`then = "end"`)
+BRANCH_NOT_TAKEN = "branch_not_taken"  # sent; she did not match its `then_when`: she stays
+BRANCH_PENDING = "branch_pending"      # later: a step with `then` before it is not settled yet
 REASONS = (UNSUBSCRIBED, SUPPRESSED, CONFIRMED, SUBSCRIBER_ENDED, SUBSCRIBER_CHANGED, STEP_GONE,
            NOT_HANDED, NOT_RECEIVED, NEEDS_DECISION, UNCONFIRMED, RETRYING, TEMPLATE_ERROR,
            CAMPAIGN_ERROR, MIN_GAP, BAD_DATA, REJECTED, GAVE_UP, HELD_CANCELLED, RESOLVED_SENT,
-           RESOLVED_RESEND, STEP_ADDED_LATE)
+           RESOLVED_RESEND, STEP_ADDED_LATE, BROADCAST_CANCELLED, BROADCAST_MISSED,
+           CONDITION_NOT_MET, GOAL_REACHED, SUNSET_WAIT, SUNSET, BRANCHED, ENDED, BRANCH_NOT_TAKEN,
+           BRANCH_PENDING)
+# Codes that say she left a campaign for good: no step of it is added for her afterwards.
+LEFT_CAMPAIGN = (GOAL_REACHED, BRANCHED, ENDED)
 # Scheduled deliveries waiting because of a problem (shown by `drip status`).
 WAITING_ON_A_PROBLEM = (RETRYING, TEMPLATE_ERROR, CAMPAIGN_ERROR)
 
@@ -90,6 +104,13 @@ def schedule(store, rows, *, now):
     campaign, step, due_at). A (subscriber, campaign, step) that has a row already keeps it.
     Returns how many were added."""
     return store.add_deliveries([_row(r, SCHEDULED) for r in rows], now=now)
+
+
+def schedule_for(store, subscriber_ids, campaign, steps, *, now):
+    """``schedule`` for many subscribers enrolled together whose steps fall due at the same
+    times (``steps``: [(step id, due_at)]): one ``scheduled`` row per subscriber and step,
+    written in bulk (an import with ``--enroll``). Returns how many were added."""
+    return store.add_enrolled_deliveries(subscriber_ids, campaign, steps, now=now)
 
 
 def record_skipped(store, rows, *, now):
@@ -178,14 +199,22 @@ def defer_for_gap(store, delivery, due):
                     last_error=None)
 
 
+def wait_for_answer(store, delivery, *, due, message):
+    """Her "still want these?" email is out (``sunset.py``): a claimed row waits, scheduled
+    at ``due`` (SUNSET_WAIT), when it is looked at again."""
+    return _claimed(store, delivery, state=SCHEDULED, due_at=due, reason=SUNSET_WAIT,
+                    last_error=message)
+
+
 def skip(store, delivery, code, message):
-    """A claimed row that must not go (``code``: SUBSCRIBER_CHANGED)."""
+    """A claimed row that must not go (``code``: SUBSCRIBER_CHANGED, CONDITION_NOT_MET: the
+    step's condition, named in ``message``, does not hold for her when it falls due)."""
     return _claimed(store, delivery, state=SKIPPED, reason=_code(code), last_error=message)
 
 
 def cancel(store, delivery, code, message):
-    """Never to be sent (``code``: STEP_GONE): a claimed row while its claim holds, a
-    scheduled one while it is still scheduled."""
+    """Never to be sent (``code``: STEP_GONE, GOAL_REACHED): a claimed row while its claim
+    holds, a scheduled one while it is still scheduled."""
     if delivery.state == SENDING:
         return _claimed(store, delivery, state=CANCELLED, reason=_code(code), last_error=message)
     return _unchanged(store, delivery, SCHEDULED, state=CANCELLED, reason=_code(code),
@@ -221,13 +250,22 @@ def skip_ended(store, now):
 
 def cancel_pending_for(store, subscriber_id, code, message, *, campaign=None):
     """Cancel every scheduled row of a subscriber (of one campaign, if given), e.g.
-    UNSUBSCRIBED, SUPPRESSED, CONFIRMED. Returns how many."""
+    UNSUBSCRIBED, SUPPRESSED, CONFIRMED, GOAL_REACHED (her goal, named in ``message``, ends
+    that campaign). Returns how many."""
     return store.cancel_pending(subscriber_id, message, campaign=campaign, code=_code(code))
 
 
 def move(store, delivery, due):
     """A scheduled row is now due at ``due`` (a campaign edit, a pause, a return)."""
     return _unchanged(store, delivery, SCHEDULED, due_at=due)
+
+
+def answered(store, delivery, *, due):
+    """She answered "yes, keep them": a row waiting for her answer (SUNSET_WAIT) is due at
+    ``due``, no longer waiting."""
+    if delivery.reason != SUNSET_WAIT:
+        return False
+    return _unchanged(store, delivery, SCHEDULED, due_at=due, reason=None, last_error=None)
 
 
 def schedule_again(store, delivery, *, due):
@@ -238,13 +276,27 @@ def schedule_again(store, delivery, *, due):
 
 
 def restore_after_resubscribe(store, subscriber_id, *, campaign):
-    """A subscriber who unsubscribed signs up again: the rows of ``campaign`` that her
-    unsubscribe cancelled (UNSUBSCRIBED, whoever recorded it) are scheduled again.
-    Returns how many."""
+    """A subscriber who unsubscribed (or whose mail the sunset rule stopped) signs up again:
+    the rows of ``campaign`` that her unsubscribe cancelled (UNSUBSCRIBED, whoever recorded
+    it) or the sunset rule cancelled (SUNSET) are scheduled again. Returns how many."""
     rows = store.deliveries(subscriber_id=subscriber_id, campaign=campaign, states=(CANCELLED,))
     return sum(_unchanged(store, row, CANCELLED, state=SCHEDULED, last_error=None, reason=None,
                           provider_message_id=None)
-               for row in list(rows) if row.reason == UNSUBSCRIBED)
+               for row in list(rows) if row.reason in (UNSUBSCRIBED, SUNSET))
+
+
+def wait_for_branch(store, delivery, *, due, message):
+    """A claimed row placed after a step with ``then`` that is not settled yet waits,
+    scheduled at ``due`` (BRANCH_PENDING): that branch may cancel it (``branches.py``)."""
+    return _claimed(store, delivery, state=SCHEDULED, due_at=due, reason=BRANCH_PENDING,
+                    last_error=message)
+
+
+def branch_followed(store, delivery, code, message):
+    """The branch of a sent row (a step with ``then``) has been followed (``code``: BRANCHED,
+    ENDED, BRANCH_NOT_TAKEN, named in ``message``); the row stays ``sent``. Its reason is the
+    mark that the branch was settled, so it is followed once (``branches.py``)."""
+    return _unchanged(store, delivery, SENT, reason=_code(code), last_error=message)
 
 
 def held_cancelled(store, delivery, code, message):
@@ -260,3 +312,27 @@ def held_rescheduled(store, delivery, message):
     hand-off is a new request (a new key), not a replay of the cancelled one."""
     return _unchanged(store, delivery, SENT, state=SCHEDULED, sent_at=None,
                       provider_message_id=None, reason=HELD_CANCELLED, last_error=message)
+
+
+# --- many rows at once ---------------------------------------------------------------------
+class Batch:
+    """Transitions of many rows written together. Give it to any operation above in place of
+    the store (``ledger.sent(batch, delivery, ...)``): the change is gathered, under exactly
+    the guard the operation names, and the operation returns None. ``write()`` then writes
+    everything gathered in one transaction, one statement per kind of change
+    (``Store.update_deliveries``), each row still only under its own guard, and returns the
+    ids of the rows whose guard failed (the row changed meanwhile, e.g. another run took the
+    claim over): the caller reports those, never counting them as written."""
+
+    def __init__(self, store):
+        self.store, self.changes = store, []
+
+    def update_delivery(self, delivery_id, *, expect_state=None, expect_lease=None, **changes):
+        self.changes.append((delivery_id, expect_state, expect_lease, changes))
+
+    def write(self):
+        changes, self.changes = self.changes, []
+        if not changes:
+            return []
+        done = self.store.update_deliveries(changes)
+        return [delivery_id for delivery_id, *_ in changes if delivery_id not in done]

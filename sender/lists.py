@@ -3,9 +3,11 @@
 Import streams the file through the csv module in batches, so memory does not
 grow with the file; every rejected row is reported with its line number and
 reason and the rest imports; re-running the same file changes nothing (people
-already on the list are left as they are). Each batch is committed on its own, so
-when the database stops taking rows part-way (a full disk), ``ImportStopped`` says
-which lines were saved and which were not, and re-running the file adds the rest.
+already on the list are left as they are). Each batch is committed on its own (the
+first of ``BATCH`` rows, each next one twice as large up to ``MAX_BATCH``), so when the
+database stops taking rows part-way (a full disk), ``ImportStopped`` says which lines were
+saved and which were not, and re-running the file adds the rest. With ``--enroll`` a batch
+is enrolled in bulk (``sequence.enroll_many``).
 Addresses erased on request (``erasure.py``) are never imported again; ``import``
 warns when erasure records were made with a different DRIP_SECRET_KEY.
 
@@ -16,9 +18,11 @@ record, checked by the rules the form and the CLI share, in ``csv_rows.py``.
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 import json
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,14 +30,15 @@ from . import columns
 from . import subscribers as subscriber_ops
 from .columns import ImportFailed, _norm, map_columns, parse_map  # noqa: F401 - lists.parse_map
 from .csv_lines import delimiter, open_lines
-from .csv_rows import record_from
+from .csv_rows import RowReader
 from .erasure import erased_with_other_key, erasure_hash
 from .errors import DripError, InvalidInput
-from .models import Consent, iso
+from .models import Consent, Subscriber, iso
 from .segments import select
-from .sequence import enroll
+from .sequence import enroll_many
 
-BATCH = 1000
+BATCH = 1000          # rows in the first transaction; each next one is twice as large,
+MAX_BATCH = 16000     # up to this: a problem shows early, and a big file goes in big steps
 MAX_ERRORS_KEPT = 200
 # What each column is (email, name, tags, ...; the headers of Kit, Mailchimp, MailerLite and
 # Substack exports included) is decided in columns.py.
@@ -87,19 +92,43 @@ class ImportReport:
 
 class _Seen:
     """Addresses already read from this file, with their line: a scratch SQLite table on
-    disk, so remembering a million addresses costs no memory to speak of."""
+    disk, so remembering a million addresses costs no memory to speak of. It is asked a
+    batch at a time."""
+
+    CHUNK = 500     # addresses in one look-up (under SQLite's limit on parameters)
 
     def __init__(self):
         self.conn = sqlite3.connect("")
-        self.conn.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, line INTEGER)")
+        self.conn.execute("CREATE TABLE seen (email TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
 
-    def first_line(self, email, line):
-        """The line that had this address first, or None (and remember it)."""
-        row = self.conn.execute("SELECT line FROM seen WHERE email = ?", (email,)).fetchone()
-        if row:
-            return row[0]
-        self.conn.execute("INSERT INTO seen VALUES (?, ?)", (email, line))
-        return None
+    def split(self, batch):
+        """The rows of ``batch`` ([(line, record)], in line order) whose address is new, and
+        the others as (line, address, the line that had it first); the new are remembered.
+        They are remembered first: only when fewer were added than the batch has addresses
+        (an address met in an earlier batch) is the table asked which, and from which line."""
+        first, new, repeated = {}, [], []
+        for line, record in batch:
+            email = record["email"]
+            if email in first:
+                repeated.append((line, email, first[email]))
+            else:
+                first[email] = line
+                new.append((line, record))
+        if not first:
+            return new, repeated
+        added = self.conn.executemany("INSERT INTO seen VALUES (?, ?) ON CONFLICT DO NOTHING",
+                                      first.items()).rowcount
+        if added == len(first):
+            return new, repeated
+        earlier, emails, before = {}, list(first), batch[0][0]
+        for start in range(0, len(emails), self.CHUNK):
+            chunk = emails[start:start + self.CHUNK]
+            earlier.update(self.conn.execute(
+                f"SELECT email, line FROM seen WHERE line < ? AND email IN "
+                f"({','.join('?' * len(chunk))})", [before, *chunk]))
+        repeated = [(line, email, earlier.get(email, at)) for line, email, at in repeated] + [
+            (line, r["email"], earlier[r["email"]]) for line, r in new if r["email"] in earlier]
+        return [(line, r) for line, r in new if r["email"] not in earlier], repeated
 
     def close(self):
         self.conn.close()
@@ -125,11 +154,12 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                                "DRIP_SECRET_KEY and cannot be checked; those people could be "
                                "imported again")
     seen = _Seen()
-    batch = []
+    batch, size = [], BATCH
     context = _Context(drip, report, Consent(source=consent.strip(), at=now, text=consent_text),
                        now, dry_run, campaigns, on_error)
     try:
-        with open_lines(Path(path), encoding, progress) as text:
+        with _collector_paused(), drip.store.bulk_writes(), \
+                open_lines(Path(path), encoding, progress) as text:
             header_line = next(text, "")
             if 1 in text.bad:
                 raise ImportFailed(f"line 1 (the header) is {text.bad[1]}; give the file's "
@@ -142,6 +172,7 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                                 delimiter=delimiter(header_line))
             header = next(reader)
             targets = map_columns(header, mapping)
+            read_row = RowReader(header, targets, now)
             report.columns = {h.strip(): (t if isinstance(t, str) else f"field:{t[1]}")
                               for h, t in zip(header, targets, strict=True)}
             while True:
@@ -156,24 +187,20 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                         context.error(start, f"not readable as CSV: {exc}")
                     continue
                 line = start
-                if not row or not any(cell.strip() for cell in row):
+                if not row or not "".join(row).strip():      # no value in any cell
                     continue
                 report.rows += 1
-                if _rejected_undecodable(context, text, reader.line_num):
+                if text.bad and _rejected_undecodable(context, text, reader.line_num):
                     continue
                 try:
-                    record = record_from(row, header, targets, now, context.zones)
+                    record = read_row(row)
                 except InvalidInput as exc:
                     context.error(line, str(exc))
                     continue
-                first = seen.first_line(record["email"], line)
-                if first is not None:
-                    context.error(line, f"{record['email']} is a duplicate of line {first}")
-                    continue
                 batch.append((line, record))
-                if len(batch) >= BATCH:
-                    context.flush(batch)
-                    batch = []
+                if len(batch) >= size:
+                    context.flush(batch, seen)
+                    batch, size = [], min(size * 2, MAX_BATCH)
             if text.bad_count:
                 lines_are = "1 line is" if text.bad_count == 1 else f"{text.bad_count} lines are"
                 report.warnings.append(
@@ -181,10 +208,24 @@ def import_csv(drip, path, *, consent, now, mapping=None, encoding=None, dry_run
                     "number); if the file was saved in another encoding, run the import again "
                     "with --encoding, e.g. --encoding cp1252: people already imported are left "
                     "as they are")
-            context.flush(batch)
+            context.flush(batch, seen)
     finally:
         seen.close()
     return report
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cycle collector off while the file is read: an import makes millions of
+    short-lived objects and no cycles, and each pass would walk every live object again.
+    Whatever state it was in comes back after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _rejected_undecodable(context, text, through):
@@ -213,65 +254,86 @@ def _enrol_target(drip, campaign_id):
 
 
 class _Context:
-    """What one import run carries from batch to batch."""
+    """What one import run carries from batch to batch. Rejected rows are reported at the
+    end of their batch, in line order."""
 
     def __init__(self, drip, report, consent, now, dry_run, campaigns, on_error):
         self.drip, self.report, self.consent, self.now = drip, report, consent, now
         self.dry_run, self.campaigns, self.on_error = dry_run, campaigns, on_error
-        self.zones = set()
         self.secret = drip.settings.secret_key
         self.saved_batches = 0
+        self.pending = []     # this batch's rejected rows, reported by flush
 
     def error(self, line, reason):
-        self.report.add_error(line, reason)
-        if self.on_error:
-            self.on_error(Problem(line, reason))
+        self.pending.append(Problem(line, reason))
 
-    def flush(self, batch):
+    def _report_errors(self):
+        for problem in sorted(self.pending, key=lambda p: p.line):
+            self.report.add_error(problem.line, problem.reason)
+            if self.on_error:
+                self.on_error(problem)
+        self.pending = []
+
+    def flush(self, batch, seen):
         """Save one batch in one transaction. The report counts it only once it is
         committed; if the database refuses it, ImportStopped says what was saved before."""
+        batch, repeated = seen.split(batch)
+        for line, email, first in repeated:
+            self.error(line, f"{email} is a duplicate of line {first}")
+        store = self.drip.store
+        if batch and store.erased_key_ids():     # hashed only when anyone was ever erased
+            hashes = {erasure_hash(self.secret, r["email"]): (line, r) for line, r in batch}
+            erased = store.erased_hashes(list(hashes))
+            for digest in erased:
+                line, record = hashes[digest]
+                self.error(line, f"{record['email']} asked to be erased; not imported")
+            batch = [row for digest, row in hashes.items() if digest not in erased]
+        self._report_errors()
         if not batch:
             return
-        store = self.drip.store
-        hashes = {erasure_hash(self.secret, r["email"]): (line, r) for line, r in batch}
-        erased = store.erased_hashes(list(hashes))
-        existing = store.subscribers_by_email([r["email"] for _, r in batch])
-        fresh, already = [], 0
-        for digest, (line, record) in hashes.items():
-            if digest in erased:
-                self.error(line, f"{record['email']} asked to be erased; not imported")
-            elif record["email"] in existing:
-                already += 1
-            else:
-                fresh.append({**record, "status": "active", "consent": self.consent})
         if self.dry_run:
-            self.report.imported += len(fresh)
-            self.report.existing += already
+            existing = len(store.subscriber_ids([r["email"] for _, r in batch]))
+            self.report.imported += len(batch) - existing
+            self.report.existing += existing
             return
+        consent = self.consent
+        records = [record for _, record in batch]
+        for record in records:
+            record["status"], record["consent"] = "active", consent
         try:
             with store.transaction():
-                imported = store.add_subscribers(fresh, now=self.now)
-                enrolled = self._enrol(r for d, (_, r) in hashes.items() if d not in erased)
+                # Enrolling needs who was on the list already (as stored, left alone); a
+                # plain import leaves that to the database (ON CONFLICT DO NOTHING).
+                known = store.subscribers_by_email([r["email"] for r in records]) \
+                    if self.campaigns else {}
+                imported = store.add_subscribers([r for r in records if r["email"] not in known],
+                                                 now=self.now)
+                enrolled = self._enrol(records, known)
         except DripError as exc:
             raise self._stopped(batch[0][0], exc) from None
         self.report.imported += imported
-        self.report.existing += already
+        self.report.existing += len(batch) - imported
         self.report.enrolled += enrolled
         self.saved_batches += 1
 
-    def _enrol(self, records):
-        # Enrolling is idempotent, so a re-run (or a later run with --enroll) only
-        # enrols who is not in yet; people who ended their subscription never are.
+    def _enrol(self, records, known):
+        """Enrol the batch's active people in the campaigns asked for. Enrolling is
+        idempotent, so a re-run (or a later run with --enroll) only enrols who is not in
+        yet; people who ended their subscription never are."""
         if not self.campaigns:
             return 0
-        count = 0
-        for person in self.drip.store.subscribers_by_email([r["email"] for r in records]).values():
-            if person.status != "active":
-                continue
-            for campaign in self.campaigns:
-                if campaign.accepts(person) and enroll(self.drip, person, campaign, self.now):
-                    count += 1
-        return count
+        new = [r for r in records if r["email"] not in known]
+        ids = self.drip.store.subscriber_ids([r["email"] for r in new])
+        people = [p for p in known.values() if p.status == "active"] + [
+            Subscriber(id=ids[r["email"]], uid="", email=r["email"], name=r["name"],
+                       timezone=r["timezone"], status="active", tags=r["tags"],
+                       fields=r["fields"], consent=r["consent"],
+                       created_at=r["created_at"] or self.now, updated_at=self.now)
+            for r in new if r["email"] in ids]     # as just stored (the uid is not needed)
+        people.sort(key=lambda p: p.id)
+        return sum(enroll_many(self.drip, [p for p in people if campaign.accepts(p)], campaign,
+                               self.now)
+                   for campaign in self.campaigns)
 
     def _stopped(self, line, exc):
         """The database refused the batch that starts on ``line``: every batch before it

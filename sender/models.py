@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-SUBSCRIBER_STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced", "complained")
-# Statuses from which a subscriber never gets campaign mail again.
-ENDED_STATUSES = ("unsubscribed", "bounced", "complained")
+SUBSCRIBER_STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced", "complained",
+                       "sunset")
+# Statuses from which a subscriber never gets campaign mail again (``sunset``: she did not
+# answer "still want these?", see sunset.py; like "unsubscribed", a new signup brings her back).
+ENDED_STATUSES = ("unsubscribed", "bounced", "complained", "sunset")
 DELIVERY_STATES = ("scheduled", "sending", "sent", "failed", "skipped", "cancelled")
 PENDING_STATES = ("scheduled", "sending")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import images
+from . import campaign_graph, images
 from .compose import compose, template_context
 from .errors import DripError, NotFound
 from .message import normalize_email
@@ -142,6 +142,9 @@ def build_site(drip, output, *, now=None, samples=SAMPLES):
             tz=subscriber_zone(sample.subscriber, drip.settings),
         )
         (output / index_name(sample, samples)).write_text(page, encoding="utf-8")
+    for campaign in drip.campaigns:        # each campaign's steps, rules and goal, drawn
+        (output / f"graph-{campaign.id}.html").write_text(campaign_graph.page(
+            campaign_graph.graph(campaign, drip.settings.send_window)), encoding="utf-8")
     return output / "index.html"
 
 
@@ -248,5 +251,57 @@ def send_test(drip, ref, to, *, now, sample=None):
     campaign, step = find_step(drip, ref)
     person = sample_for(normalize_email(to), sample or SAMPLES[0]).subscriber
     message = compose(drip, person, campaign, step, now=now, is_test=True)
+    result = drip.provider.send([message])[0]
+    return message, result
+
+
+# --- a broadcast ---------------------------------------------------------------------------------
+_BROADCAST_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Preview: {{ subject }}</title><style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem}
+iframe{border:1px solid #ccc;margin:0 1rem 1rem 0;background:#fff}pre{white-space:pre-wrap;
+background:#f6f6f6;padding:1rem;max-width:60rem}</style></head><body>
+<h1>{{ subject }}</h1><p>{{ path }}{% if when %}, {{ when }}{% endif %}; generated {{ generated }}</p>
+{% for email in emails %}<h2 id="{{ email.sample.key }}">{{ email.sample.label }}:
+{{ email.message.subject }}</h2><p>Preheader: {{ email.preheader }}</p>
+<iframe src="{{ email.name }}.html" width="{{ desktop }}" height="700" title="desktop"></iframe>
+<iframe src="{{ email.name }}.html" width="{{ phone }}" height="700" title="phone"></iframe>
+<pre>{{ email.message.text }}</pre><pre>{{ headers(email.message) }}</pre>{% endfor %}
+</body></html>"""
+
+
+def build_broadcast(drip, broadcast, output, *, now=None, samples=SAMPLES):
+    """Render ``broadcast`` for each sample subscriber into ``output`` (the same files as
+    ``build_site`` writes for a campaign step) with a page of its own,
+    ``broadcast-NAME.html``; returns that page's path."""
+    now = now or datetime.now(UTC).replace(microsecond=0)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    step = broadcast.steps[0]
+    emails = []
+    for sample in samples:
+        message = compose(drip, sample.subscriber, broadcast, step, now=now)
+        preheader = template_context(drip, sample.subscriber, broadcast, step, now=now)["preheader"]
+        emails.append(PreviewEmail(broadcast, step, sample, message, preheader))
+    local = _local_pictures(drip.settings, output / "assets")
+    for email in emails:
+        (output / f"{email.name}.html").write_text(local(email.message.html), encoding="utf-8")
+        (output / f"{email.name}.txt").write_text(email.message.text, encoding="utf-8")
+        (output / f"{email.name}.headers.txt").write_text(headers_text(email.message),
+                                                          encoding="utf-8")
+    page = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined).from_string(
+        _BROADCAST_PAGE).render(
+        subject=broadcast.subject, path=str(broadcast.path), generated=now.isoformat(),
+        when=broadcast.when.text if broadcast.when else "", emails=emails,
+        headers=headers_text, desktop=DESKTOP_WIDTH, phone=PHONE_WIDTH)
+    index = output / f"broadcast-{broadcast.slug}.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def send_broadcast_test(drip, broadcast, to, *, now, sample=None):
+    """Compose ``broadcast`` for a sample subscriber at address ``to`` and send it as a test
+    ([TEST] in the subject, a Message-ID of its own, nothing in the ledger)."""
+    person = sample_for(normalize_email(to), sample or SAMPLES[0]).subscriber
+    message = compose(drip, person, broadcast, broadcast.steps[0], now=now, is_test=True)
     result = drip.provider.send([message])[0]
     return message, result

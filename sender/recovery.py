@@ -15,7 +15,7 @@ from __future__ import annotations
 from . import ledger
 from .compose import message_id
 from .errors import DripError
-from .handoff import compose_for, record_all
+from .handoff import compose_for, record_all, write_counted
 from .providers.base import ACCEPTED, RECONCILED_NOT_SENT, RECONCILED_SENT, SCHEDULED, UNKNOWN
 
 NEEDS_DECISION = ("interrupted during hand-off and the provider cannot tell whether it was "
@@ -38,25 +38,32 @@ def recover_stale(drip, now, report, stamp=None):
                                    stamp() if stamp else now)
     if not stale:
         return
-    handed = []
+    handed, batch, counted = [], ledger.Batch(store), {}
     for delivery in stale:
         if delivery.handed_at is None:
-            if ledger.send_again(store, delivery, ledger.NOT_HANDED,
-                                 "interrupted before hand-off; sending again"):
-                report.recovered += 1
+            ledger.send_again(batch, delivery, ledger.NOT_HANDED,
+                              "interrupted before hand-off; sending again")
+            counted[delivery.id] = ("recovered", None)
         else:
             handed.append(delivery)
+    write_counted(batch, counted, report)
     if not handed:
         return
     if provider.replay_window is not None:
         handed = _replay(drip, handed, now, report)
+    # The provider is asked about each row outside any transaction; the verdicts are
+    # written together (a row left unwritten by a crash here is taken over again later).
+    batch, counted = ledger.Batch(store), {}
+    people = store.get_subscribers([d.subscriber_id for d in handed])
     for delivery in handed:
-        _reconcile(drip, delivery, report)
+        counted[delivery.id] = _reconcile(drip, batch, delivery, people.get(delivery.subscriber_id))
+    write_counted(batch, counted, report)
 
 
-def _reconcile(drip, delivery, report):
-    store, provider = drip.store, drip.provider
-    subscriber = store.get_subscriber(id=delivery.subscriber_id)
+def _reconcile(drip, batch, delivery, subscriber):
+    """The provider's verdict on a handed row, gathered in ``batch``; returns the report's
+    counter it adds to once written (see ``write_counted``)."""
+    provider = drip.provider
     campaign = drip.campaigns.get(delivery.campaign)
     step = campaign.step(delivery.step) if campaign else None
     if step is None or subscriber is None:
@@ -65,21 +72,16 @@ def _reconcile(drip, delivery, report):
         mid = message_id(campaign, step, subscriber, drip.settings.sender)
         verdict, provider_id = provider.reconcile(delivery, mid)
     if verdict == RECONCILED_SENT:
-        if ledger.sent(store, delivery, at=delivery.handed_at, attempts=delivery.attempts + 1,
-                       provider=provider.name, provider_message_id=provider_id):
-            report.recovered += 1
-    elif verdict == RECONCILED_NOT_SENT:
-        if ledger.send_again(store, delivery, ledger.NOT_RECEIVED,
-                             "interrupted during hand-off and the provider never got it; "
-                             "sending again"):
-            report.recovered += 1
-    else:
-        _decide_later(store, delivery, report)
-
-
-def _decide_later(store, delivery, report):
-    ledger.wait_for_decision(store, delivery, NEEDS_DECISION.format(id=delivery.id))
-    report.undecided += 1
+        ledger.sent(batch, delivery, at=delivery.handed_at, attempts=delivery.attempts + 1,
+                    provider=provider.name, provider_message_id=provider_id)
+        return ("recovered", None)
+    if verdict == RECONCILED_NOT_SENT:
+        ledger.send_again(batch, delivery, ledger.NOT_RECEIVED,
+                          "interrupted during hand-off and the provider never got it; "
+                          "sending again")
+        return ("recovered", None)
+    ledger.wait_for_decision(batch, delivery, NEEDS_DECISION.format(id=delivery.id))
+    return ("undecided", None)
 
 
 def _replay(drip, handed, now, report):
@@ -104,11 +106,14 @@ def _replay(drip, handed, now, report):
         report.recovered += sum(1 for r in results if r.outcome in (ACCEPTED, SCHEDULED))
         # The replay was the way to know; if even it cannot tell (the provider kept the key
         # with another body, or is still busy with it), the coach decides.
+        batch, counted = ledger.Batch(store), {}
         for message, result in zip(messages, results, strict=True):
             if result.outcome == UNKNOWN:
-                delivery = store.get_delivery(message.delivery_id)
-                _decide_later(store, delivery, report)
+                delivery = by_id[message.delivery_id]       # the claim this run holds
+                ledger.wait_for_decision(batch, delivery, NEEDS_DECISION.format(id=delivery.id))
+                counted[delivery.id] = ("undecided", None)
                 report.unconfirmed -= 1
+        write_counted(batch, counted, report)
     return left
 
 

@@ -3,14 +3,16 @@
 Counts come from the delivery ledger (``sent``) and from recorded events (the
 rest: distinct deliveries with such an event). An unsubscribe, bounce or
 complaint is counted at the last email the person was sent before leaving, so
-``left`` per step says where in the sequence people leave.
+``left`` per step says where in the sequence people leave. Broadcasts (ledger campaign
+``broadcast.NAME``) are listed on their own, one row each, beside the sequences.
 """
 
 from __future__ import annotations
 
 from html import escape
 
-from . import brake
+from . import ab_report, brake
+from .broadcasts import name_of
 from .events import TYPES
 
 METRICS = ("sent", *TYPES)
@@ -18,32 +20,57 @@ LEAVING = ("bounced", "complained", "unsubscribed")
 
 
 def build(drip, *, now=None):
-    """The report as plain data: {"campaigns": [{"id", "name", "steps": [...]}], "totals"},
-    and with ``now`` "brake": each campaign's complaint and bounce rates in the brake's
-    window beside its limits (``brake.overview``)."""
+    """The report as plain data: {"campaigns": [{"id", "name", "steps": [...]}],
+    "broadcasts": [{"name", "subject", "state", "sent", ...}], "totals"}, and with ``now``
+    "brake": each campaign's complaint and bounce rates in the brake's window beside its
+    limits (``brake.overview``)."""
     summary = drip.store.events_summary()
+    broadcasts = _broadcasts(drip, summary)
+    summary = {key: counts for key, counts in summary.items() if name_of(key[0]) is None}
     campaigns, known = [], set()
     for campaign in drip.campaigns:
         steps = []
         for step in campaign.steps:
             known.add((campaign.id, step.id))
             steps.append(_row(step.id, step.subject, summary.get((campaign.id, step.id), {})))
+            if getattr(step, "subjects", ()):       # an A/B test: each variant's numbers
+                steps[-1]["variants"] = ab_report.variant_rows(drip.store, campaign, step)
+                steps[-1]["ab"] = ab_report.verdict(steps[-1]["variants"])
         campaigns.append({"id": campaign.id, "name": campaign.name, "steps": steps})
     # Steps removed from the campaign files still have a history.
     for (campaign_id, step_id), counts in sorted(summary.items()):
         if (campaign_id, step_id) in known:
             continue
         entry = next((c for c in campaigns if c["id"] == campaign_id), None)
+        known_to_drip = drip.campaigns.get(campaign_id)      # e.g. the sunset rule's question
         if entry is None:
-            entry = {"id": campaign_id, "name": f"{campaign_id} (no longer in campaigns/)",
-                     "steps": []}
+            entry = {"id": campaign_id, "steps": [],
+                     "name": known_to_drip.name if known_to_drip else
+                     f"{campaign_id} (no longer in campaigns/)"}
             campaigns.append(entry)
-        entry["steps"].append(_row(step_id, "(step removed)", counts))
-    totals = {m: sum(s[m] for c in campaigns for s in c["steps"]) for m in (*METRICS, "left")}
-    data = {"campaigns": campaigns, "totals": totals}
+        step = known_to_drip.step(step_id) if known_to_drip else None
+        entry["steps"].append(_row(step_id, step.subject if step else "(step removed)", counts))
+    totals = {m: sum(s[m] for c in campaigns for s in c["steps"]) + sum(b[m] for b in broadcasts)
+              for m in (*METRICS, "left")}
+    data = {"campaigns": campaigns, "broadcasts": broadcasts, "totals": totals}
     if now is not None:
         data["brake"] = brake.overview(drip, now=now)
     return data
+
+
+def _broadcasts(drip, summary):
+    """One row per broadcast recorded (scheduled or sent), with its counts, by first time."""
+    rows, seen = [], set()
+    for record in drip.store.list_broadcasts():
+        seen.add(record["campaign"])
+        row = _row("send", record["subject"], summary.get((record["campaign"], "send"), {}))
+        rows.append({"name": record["name"], "state": record["state"],
+                     "first_at": record["first_at"].isoformat(), **row})
+    for (campaign, step), counts in sorted(summary.items()):
+        if name_of(campaign) is not None and campaign not in seen:   # its record is gone
+            rows.append({"name": name_of(campaign), "state": "-", "first_at": None,
+                         **_row(step, "", counts)})
+    return rows
 
 
 def _row(step_id, subject, counts):
@@ -69,6 +96,17 @@ def text(report):
                   for i, h in enumerate(headers)]
         lines.append("  " + "  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)))
         for row in rows:
+            lines.append("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+        for step in campaign["steps"]:
+            lines += ab_report.text_lines(step)
+        lines.append("")
+    if report.get("broadcasts"):
+        lines.append("Broadcasts")
+        headers = ("NAME", "STATE", *(m.upper() for m in METRICS), "OPEN%")
+        rows = [(b["name"], b["state"], *(b[m] for m in METRICS), _rate(b["opened"], b["sent"]))
+                for b in report["broadcasts"]]
+        widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+        for row in (headers, *rows):
             lines.append("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
         lines.append("")
     totals = report["totals"]
@@ -120,6 +158,16 @@ def _brake_html(data):
             f"<th>hard bounces</th><th>state</th></tr></thead><tbody>{rows}</tbody></table>")
 
 
+def _broadcasts_html(rows):
+    """Broadcasts beside the sequences: a bar each (sent; the dark part opened), and a table."""
+    chart = _funnel_svg({"name": "Broadcasts", "steps": [{**b, "step": b["name"]} for b in rows]})
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("broadcast", "state", *METRICS))
+    body = "".join("<tr>" + f"<td>{escape(b['name'])}</td><td>{escape(b['state'])}</td>"
+                   + "".join(f"<td>{b[m]}</td>" for m in METRICS) + "</tr>" for b in rows)
+    return (f"<h2>Broadcasts</h2>{chart}<table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
 def html(report, *, title="Email sequence report"):
     """A self-contained page: a funnel chart (inline SVG) and the table per campaign."""
     body = [f"<h1>{escape(title)}</h1>",
@@ -135,6 +183,9 @@ def html(report, *, title="Email sequence report"):
             + "".join(f"<td>{s[m]}</td>" for m in (*METRICS, "left")) + "</tr>"
             for s in campaign["steps"])
         body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        body += [ab_report.html(s) for s in campaign["steps"] if "variants" in s]
+    if report.get("broadcasts"):
+        body.append(_broadcasts_html(report["broadcasts"]))
     if "brake" in report:
         body.append(_brake_html(report["brake"]))
     style = ("body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"

@@ -238,6 +238,16 @@ def min_gap_until(last_sent, gap, at, tz, window: Window):
     return fit_window(last_sent + gap, tz, window)
 
 
+def yield_until(other_due, gap, at, tz, window: Window):
+    """An email that yields to another email of the same person's (a broadcast and a sequence
+    email, ``DRIP_BROADCAST_YIELD``): None when it may go at ``at`` (no other one, or the
+    other one is due ``gap`` or more after ``at``); otherwise the earliest instant ``gap``
+    after the other one (after ``at``, when the other one is due already) inside ``window``."""
+    if other_due is None or other_due - at >= gap:
+        return None
+    return fit_window(max(other_due, at) + gap, tz, window)
+
+
 def add_delay(instant, delay: Delay, tz):
     """``instant`` plus ``delay``: days on the local wall clock, then elapsed seconds."""
     result = instant.astimezone(UTC)
@@ -249,26 +259,45 @@ def add_delay(instant, delay: Delay, tz):
 
 @dataclass(frozen=True)
 class StepTiming:
-    """What the schedule needs of a campaign step."""
+    """What the schedule needs of a campaign step. ``anchors``: the date fields the step
+    counts from (``after = "field:birth_date"``), the first one given wins; ``fallback``: its
+    delay when none is given (None: ``delay``)."""
 
     id: str
     delay: Delay
     after_enrolment: bool = False
+    anchors: tuple = ()
+    fallback: Delay | None = None
 
 
-def due_times(steps, enrolled_at, tz, window: Window):
+def due_times(steps, enrolled_at, tz, window: Window, dates=None):
     """Each step's due time in UTC, in order, for a subscriber enrolled at ``enrolled_at``.
 
     A step waits ``delay`` after the previous step's due time (or after the
     enrolment, for the first step and for steps marked ``after_enrolment``),
     then moves into the send window.
+
+    A step with ``anchors`` counts from the first of those dates in ``dates`` ({field name:
+    ``datetime.date``}): ``delay`` after the start of that day on her wall clock. With none
+    of its dates it counts as a step without anchors would, waiting ``fallback`` (or
+    ``delay``). A date can hold a step back, never rush it: it is never due before
+    ``enrolled_at``, nor (with a ``fallback``) before the time it would have without the
+    date. So a date long past starts her at the step as someone without a date starts,
+    instead of skipping steps. The steps after it chain from its due time as usual.
     """
     enrolled_at = enrolled_at.astimezone(UTC)
+    dates = dates or {}
     result = []
     previous = enrolled_at
     for step in steps:
-        base = enrolled_at if step.after_enrolment else previous
-        due = fit_window(add_delay(base, step.delay, tz), tz, window)
+        day = next((dates[name] for name in step.anchors if dates.get(name)), None)
+        delay = step.fallback if step.anchors and step.fallback is not None else step.delay
+        base = add_delay(enrolled_at if step.after_enrolment else previous, delay, tz)
+        if day is not None:
+            start = localize(datetime.combine(day, time()), tz)
+            floor = base if step.fallback is not None else enrolled_at
+            base = max(add_delay(start, step.delay, tz), floor)
+        due = fit_window(base, tz, window)
         result.append(due)
         previous = due
     return result

@@ -146,6 +146,14 @@ def positive_int(value, least=1, most=None):
     return number
 
 
+def positive_duration(value):
+    """A duration above nothing, such as "14d" or "36h"."""
+    duration = parse_duration(value)
+    if duration <= timedelta(0):
+        raise ValueError(f"{value!r} must be longer than nothing, e.g. 14d")
+    return duration
+
+
 def count(value):
     """A whole number of 0 or more."""
     return positive_int(value, least=0)

@@ -59,6 +59,17 @@ SETTINGS = [
     Setting("DRIP_MIN_GAP",
             "Least time between two campaign emails to one person (catch-up after downtime).",
             "20h", default="20h", parse=parse_duration),
+    Setting("DRIP_BROADCAST_YIELD",
+            "When a broadcast and a sequence email to one person would land within DRIP_MIN_GAP, "
+            "which one moves to the next window after the other: sequence or broadcast.",
+            "sequence", default="sequence", parse=values.choice(("sequence", "broadcast"))),
+    Setting("DRIP_SUNSET_AFTER",
+            "The sunset rule: after this many emails in a row with no click, the next one is "
+            "replaced by a \"still want these?\" email; 0 turns the rule off.",
+            "0", default="0", parse=values.count),
+    Setting("DRIP_SUNSET_WAIT",
+            "How long the sunset rule waits for \"yes, keep them\" before it stops mailing her.",
+            "14d", default="14d", parse=values.positive_duration),
     Setting("DRIP_ALLOW_EXAMPLE_VALUES",
             "Test setups only: true lets a real provider send, and `drip check` pass, with the "
             "example values `drip init` writes. Never set it where real people get the mail.",

@@ -17,8 +17,10 @@ RECENT = timedelta(hours=24)
 
 
 def status(drip, *, now, failures=5, waiting_shown=5, counts=True):
-    """What is happening now. Without ``counts`` the two GROUP BY counts over the whole list
-    and ledger are left out (the dashboard's overview counts what it shows by index)."""
+    """What is happening now. The counts by status and by state are the ones the database keeps
+    as rows change (schema.py, m010), so a few rows are read, not the whole list and ledger;
+    every other query here walks an index over only the rows it shows or counts. Without
+    ``counts`` those two are left out (the dashboard's overview counts what it shows itself)."""
     store = drip.store
     # The latest failures only: reading every failed row gets slow on a big ledger.
     recent = store.last_deliveries("failed", failures)

@@ -32,7 +32,7 @@ from markupsafe import Markup
 
 from . import skeleton
 from . import template_plan as tp
-from .render import INLINER, LAYOUT_HTML, LAYOUT_TEXT, RenderedEmail, compiled_string
+from .render import INLINER, LAYOUT_HTML, LAYOUT_TEXT, RenderedEmail, body_name, compiled_string
 
 STEPS_KEPT = 256        # steps (campaign step x settings x test flag) per environment
 VARIANTS_KEPT = 256     # steps rendered once (a step per branch combination), about 60 KB each
@@ -174,23 +174,26 @@ class _Cache:
                 self.steps[key] = found
         return found
 
-    def _plan(self, env, template, subject_personal, preheader_personal, static):
+    def _plan(self, env, name, subject_personal, preheader_personal, static):
         personal = set(PERSONAL) | ({"subject"} if subject_personal else set()) \
             | ({"preheader"} if preheader_personal else set())
         planner = tp.Planner(env, personal=personal, trees=self.trees,
                              context=set(static) | {"subject", "preheader"} | personal)
-        return _Plan(env, planner.rewrite(f"emails/{template}.html", tag="b"),
+        return _Plan(env, planner.rewrite(name, tag="b"),
                      _layout(self, planner, LAYOUT_HTML, "l"), _layout(self, planner, LAYOUT_TEXT, "t"))
 
     def _make_step(self, env, static, personal, template, subject, preheader, label):
-        name = f"emails/{template}.html"
+        try:
+            name = body_name(env, template)     # emails/T.html, emails/T.md or a broadcast
+        except Exception as exc:                # none, or two: the per-person way says so
+            return f"{type(exc).__name__}: {exc}"
         subject_personal = _uses(env, subject, PERSONAL)
         preheader_personal = _uses(env, preheader, PERSONAL + (("subject",) if subject_personal else ()))
-        plan_key = (template, subject_personal, preheader_personal)
+        plan_key = (name, subject_personal, preheader_personal)
         plan = self.plans.get(plan_key)
         if plan is None:
             try:
-                plan = self._plan(env, template, subject_personal, preheader_personal, static)
+                plan = self._plan(env, name, subject_personal, preheader_personal, static)
             except tp.NotFillable as exc:
                 plan = str(exc)
             except Exception as exc:        # a template that does not load or compile

@@ -1,4 +1,5 @@
-"""Subscriber life cycle: add, sign up, confirm, pause, resume, unsubscribe. The details a
+"""Subscriber life cycle: add, sign up, confirm, pause, resume, unsubscribe, and the sunset
+rule's stop (``sunset``: no answer to "still want these?", see ``sunset.py``). The details a
 person gives are checked by the rules every way in shares (``joining.py``).
 
 Every function takes ``now``; none reads the clock.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from . import joining, ledger
+from . import joining, ledger, step_rules
 from .erasure import check_not_erased
 from .errors import DripError, NotFound
 from .joining import check_details
@@ -17,8 +18,11 @@ from .message import normalize_email
 from .models import ENDED_STATUSES, Consent
 from .schedule import fit_window, zone
 from .send_ahead import cancel_held
-from .sequence import enroll, reconcile
+from .sequence import enroll, reconcile, replan, replan_enrolment
 
+# Who comes back by signing up again herself, with fresh consent (never a bounced or
+# complained address).
+RETURNING = ("unsubscribed", "sunset")
 # A repeated signup sends at most one confirmation email per this long.
 CONFIRM_RESEND_AFTER = timedelta(hours=1)
 NO_CONFIRMATION = ("no confirmation campaign: add a campaign file with [entry] on = \"signup\", "
@@ -50,7 +54,7 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
     active and enrolled at once. An address erased on request is refused unless
     ``resubscribe`` (the person signing up again themselves, e.g. on the web form)."""
     details = check_details(email=email, name=name, timezone=timezone, tags=tags,
-                            fields=fields)
+                            fields=fields, now=now)
     email, name, timezone = details.email, details.name, details.timezone
     tags, fields = details.tags, details.fields
     store = drip.store
@@ -84,7 +88,8 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
             subscriber = (store.update_subscriber(existing.id, now=now, **changes)
                           if changes else existing)
             result = AddResult(subscriber, created=False)
-            if subscriber.status == "unsubscribed" and resubscribe and not confirmed:
+            changed = bool(changes)
+            if subscriber.status in RETURNING and resubscribe and not confirmed:
                 # They signed up again themselves: fresh consent, and the double opt-in
                 # decides. Bounced and complained addresses never come back this way.
                 subscriber = store.update_subscriber(
@@ -103,6 +108,14 @@ def add_subscriber(drip, email, *, now, name=None, timezone=None, tags=(), field
                 result.confirmation_queued = queue_confirmation(drip, subscriber, now=now)
         elif subscriber.status == "active" and tags_added:
             result.enrolled = _enroll_by_tag(drip, subscriber, now)
+        if not result.created and changed:
+            # A tag or field she now has may be a campaign's goal: that sequence ends now.
+            reach_goals(drip, store.get_subscriber(id=subscriber.id))
+            # A date a sequence counts from (after = "field:birth_date") moves it at once.
+            dated = [k for k in changes.get("fields", {})
+                     if changes["fields"].get(k) != existing.fields.get(k)]
+            if dated and subscriber.status in ("active", "paused"):
+                replan(drip, store.get_subscriber(id=subscriber.id), now, fields=dated)
     return result
 
 
@@ -148,7 +161,28 @@ def confirm(drip, subscriber, *, now, source=None):
         entered = [c.id for c in drip.campaigns.entered_on("confirm", subscriber)
                    if enroll(drip, subscriber, c, now)]
         entered += _enroll_by_tag(drip, subscriber, now)
+        reach_goals(drip, subscriber)
     return entered
+
+
+def reach_goals(drip, subscriber):
+    """End at once every campaign she is in whose goal (``[campaign] exit``) she has reached:
+    her scheduled emails of it are cancelled (GOAL_REACHED, naming the goal). Called where a
+    tag or field is added and where a click is recorded (``events.py``); the send path checks
+    again before each hand-off, so a goal reached any other way is honoured there. Returns
+    {campaign id: how many emails were cancelled}."""
+    store = drip.store
+    with_goals = [c for c in drip.campaigns if step_rules.goal_of(c) is not None]
+    if not with_goals or subscriber is None:
+        return {}
+    enrolled = {e.campaign for e in store.enrollments(subscriber_id=subscriber.id)}
+    mine = [c for c in with_goals if c.id in enrolled]
+    if not mine:
+        return {}
+    facts = step_rules.batch_facts(store, [step_rules.goal_of(c) for c in mine], [subscriber])
+    return {c.id: ledger.cancel_pending_for(store, subscriber.id, ledger.GOAL_REACHED,
+                                            step_rules.goal_message(c), campaign=c.id)
+            for c in step_rules.goals_reached(mine, subscriber, facts)}
 
 
 def _pick_up_where_they_left(drip, subscriber, left_at, now):
@@ -196,7 +230,9 @@ def resume(drip, subscriber, *, now):
                 continue
             enrollment.shift_seconds += int(paused_for.total_seconds())
             store.set_enrollment_shift(subscriber.id, campaign.id, enrollment.shift_seconds)
-            reconcile(drip, subscriber, enrollment, campaign, now)
+            # A date-anchored step may have come due while she was paused: she resumes at it.
+            (replan_enrolment if getattr(campaign, "anchor_fields", ()) else reconcile)(
+                drip, subscriber, enrollment, campaign, now)
     return True
 
 
@@ -211,6 +247,23 @@ def unsubscribe(drip, subscriber, *, now, reason="unsubscribed"):
                                 withdrawn_at=now, paused_at=None)
         cancelled = ledger.cancel_pending_for(store, subscriber.id, ledger.UNSUBSCRIBED, reason)
     return cancelled + cancel_held(drip, subscriber, now, code=ledger.UNSUBSCRIBED)
+
+
+def sunset(drip, subscriber, *, now, reason):
+    """The sunset rule stops an active subscriber's mail: she did not answer "still want
+    these?" in time (``sunset.py``). Her status becomes ``sunset`` and every email still to
+    come is cancelled (SUNSET, ``reason`` the message); her consent counts as lapsed
+    (``withdrawn_at``), so only a signup with fresh consent brings her back, where she
+    stopped. Returns how many emails were cancelled (0 when she was no longer active)."""
+    store = drip.store
+    with store.transaction():
+        current = store.get_subscriber(id=subscriber.id)
+        if current is None or current.status != "active":
+            return 0
+        store.update_subscriber(subscriber.id, now=now, status="sunset", withdrawn_at=now,
+                                paused_at=None)
+        cancelled = ledger.cancel_pending_for(store, subscriber.id, ledger.SUNSET, reason)
+    return cancelled + cancel_held(drip, subscriber, now, code=ledger.SUNSET)
 
 
 def suppress(drip, subscriber, status, *, now, reason):
@@ -261,7 +314,8 @@ def sign_up(drip, signup, *, ip, now):
     an hour). Active and paused subscribers, and bounced or complained addresses, stay
     exactly as they are. A signup never changes an existing subscriber's name or fields:
     the person signing up may be a stranger. Every case runs in one write transaction and
-    sends nothing, so the time taken does not tell the cases apart."""
+    sends nothing, so the time taken does not tell the cases apart. Someone whose mail the
+    sunset rule stopped comes back as someone who unsubscribed does."""
     if drip.campaigns.confirmation is None:
         raise DripError(NO_CONFIRMATION)
     store = drip.store
@@ -273,7 +327,7 @@ def sign_up(drip, signup, *, ip, now):
             person = store.add_subscriber(
                 signup.email, name=signup.name or "", timezone=signup.timezone, tags=[],
                 fields=dict(signup.fields), status="pending", consent=consent, now=now)
-        elif person.status == "unsubscribed":
+        elif person.status in RETURNING:
             # Bounced and complained addresses never come back this way.
             person = store.update_subscriber(
                 person.id, now=now, status="pending", consent_source=consent.source,

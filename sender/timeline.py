@@ -43,9 +43,28 @@ REASON_TEXT = {
     ledger.RESOLVED_SENT: "marked as sent by the coach (`drip resolve`)",
     ledger.RESOLVED_RESEND: "to be sent again, as the coach decided (`drip resolve`)",
     ledger.STEP_ADDED_LATE: "skipped: the step was added to the campaign after her turn for it",
+    ledger.BROADCAST_CANCELLED: "cancelled: the coach cancelled the broadcast before it reached her",
+    ledger.BROADCAST_MISSED: "cancelled: she was paused when the broadcast was due, so it never goes",
+    ledger.CONDITION_NOT_MET: "skipped: she did not meet the step's condition when it fell due",
+    ledger.GOAL_REACHED: "cancelled: she reached the goal that ends this campaign",
+    ledger.SUNSET_WAIT: ("waiting: she was asked \"still want these?\" after emails she did not "
+                         "click (DRIP_SUNSET_AFTER); it goes once she answers yes"),
+    ledger.SUNSET: ("cancelled: she did not answer \"still want these?\" within "
+                    "DRIP_SUNSET_WAIT, so her mail stopped"),
+    ledger.BRANCHED: ("she moved into another campaign here (a step's `then`); the rest of this "
+                      "campaign was cancelled"),
+    ledger.ENDED: ("her sequence ended here (a step's `then = \"end\"`); the rest of this campaign "
+                   "was cancelled"),
+    ledger.BRANCH_NOT_TAKEN: "sent; she did not match its `then_when`, so she stayed in this campaign",
+    ledger.BRANCH_PENDING: ("waiting: an earlier step's `then` may move her out of this campaign; "
+                            "it goes once that step is settled"),
 }
 # Codes whose stored message (the provider's words) is worth showing after the sentence.
-WITH_MESSAGE = (ledger.REJECTED, ledger.GAVE_UP)
+WITH_MESSAGE = (ledger.REJECTED, ledger.GAVE_UP, ledger.CONDITION_NOT_MET, ledger.GOAL_REACHED,
+                ledger.SUNSET_WAIT, ledger.BRANCHED, ledger.ENDED, ledger.BRANCH_NOT_TAKEN,
+                ledger.BRANCH_PENDING)
+# The marks a sent row gets once its step's branch is followed (``branches.py``).
+BRANCH_MARKS = (ledger.BRANCHED, ledger.ENDED, ledger.BRANCH_NOT_TAKEN)
 
 
 @dataclass
@@ -74,6 +93,7 @@ class Entry:
     attempts: int
     provider: str | None
     events: list = field(default_factory=list)   # dicts: type, provider, at (Moment)
+    delivery: object = field(default=None, repr=False, compare=False)   # the stored row
 
     def to_dict(self):
         return {"delivery_id": self.delivery_id, "campaign": self.campaign, "step": self.step,
@@ -123,7 +143,7 @@ def timeline(drip, subscriber, *, now):
                     confirmation=_is_confirmation(drip, delivery)),
             last_error=delivery.last_error, due=moment(delivery.due_at),
             sent=moment(delivery.sent_at), attempts=delivery.attempts,
-            provider=delivery.provider, events=[event(r) for r in rows]))
+            provider=delivery.provider, events=[event(r) for r in rows], delivery=delivery))
     others = [event(r) for r in store.events(subscriber_id=subscriber.id) if r["id"] not in carried]
     return Timeline(zone=tz.key, entries=entries, other_events=others)
 
@@ -138,7 +158,8 @@ def why(delivery, subscriber, *, now, braked=False, confirmation=False):
     if delivery.state == "sent":
         if delivery.sent_at and delivery.sent_at > now:
             return f"handed to {delivery.provider} early; it holds the email until its time"
-        return f"sent through {delivery.provider}" if delivery.provider else "sent"
+        said = f"sent through {delivery.provider}" if delivery.provider else "sent"
+        return f"{said}; {coded}" if delivery.reason in BRANCH_MARKS and coded else said
     if delivery.state == "sending":
         return coded or "being handed to the provider now"
     if delivery.state != "scheduled":

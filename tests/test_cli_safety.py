@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 from email import message_from_bytes, policy
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -231,6 +232,7 @@ ARGS = {
     ("events", "sync"): ["--now", NOW],
     ("preview",): ["--output", "{out}/preview", "--now", NOW],
     ("check",): [],
+    ("templates",): [],
     ("guide", "build"): ["--output", "{out}/guide"],
     ("backup",): ["{out}/backup.db"],
     ("migrate",): [],
@@ -238,13 +240,22 @@ ARGS = {
     ("doctor",): ["--dns-server", "127.0.0.1:9", "--no-web", "--no-provider", "--timeout", "0.2"],
     ("assets", "publish"): ["{out}/assets"],
     ("admin", "set-password"): ["--password-stdin"],
+    ("broadcast", "new"): ["Walk test", "--now", NOW],
+    ("broadcast", "list"): [],
+    ("broadcast", "preview"): ["2026-03-09-walk", "--output", "{out}/preview", "--now", NOW],
+    ("broadcast", "test"): ["2026-03-09-walk", "--to", "me@example.com", "--now", NOW],
+    ("broadcast", "schedule"): ["2026-03-09-walk", "Tue 09:00 local", "--yes", "--now", NOW],
+    ("broadcast", "send"): ["2026-03-09-walk", "--yes", "--now", NOW],
+    ("broadcast", "cancel"): ["2026-03-09-walk", "--now", NOW],
+    ("broadcast", "status"): ["2026-03-09-walk"],
+    ("why",): ["{who}", "--now", NOW],
 }
 STORE = {path for path in ARGS if path[0] == "subscribers"} | {
     ("plan",), ("send",), ("worker",), ("status",), ("resolve",), ("serve",), ("report",),
-    ("backup",), ("enroll",)}
+    ("backup",), ("enroll",), ("why",)}
 WRITES = {("subscribers", n) for n in ("add", "unsubscribe", "pause", "import", "delete")} | {
     ("send",), ("worker",)}
-SETTINGS = set(ARGS) - {("init",), ("backup",), ("migrate",)}
+SETTINGS = set(ARGS) - {("init",), ("backup",), ("migrate",), ("templates",)}   # templates: names only
 CAMPAIGNS = {("subscribers", "add"), ("plan",), ("enroll",), ("simulate",), ("send",), ("worker",),
              ("campaigns",), ("campaigns", "resume"), ("preview",), ("check",)}
 
@@ -325,7 +336,7 @@ SCENARIOS = {
                                 ("preview",), ("backup",), ("init",)}, "course.toml"),
     "unknown subscriber": (_unknown_subscriber,
                            {("subscribers", n) for n in ("show", "unsubscribe", "pause", "resume",
-                                                         "confirm")} | {("resolve",)},
+                                                         "confirm")} | {("resolve",), ("why",)},
                            "ghost@example.com|9999"),
 }
 
@@ -345,6 +356,9 @@ def _seed(env):
     try:
         subscribers.add_subscriber(drip, "ana@example.com", now=at("2026-03-02T17:00Z"),
                                    confirmed=True)
+        folder = Path(env["DRIP_CAMPAIGNS_DIR"]).parent / "broadcasts"   # for `drip broadcast`
+        folder.mkdir(exist_ok=True)
+        (folder / "2026-03-09-walk.md").write_text('+++\nsubject = "Walk"\n+++\nHi there.\n')
         return next(iter(drip.store.deliveries())).id
     finally:
         drip.close()

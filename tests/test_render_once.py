@@ -78,10 +78,17 @@ def reference_text(fragment):
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
+def reference_body_name(drip, step):
+    """emails/T.html, or emails/T.md for a body written in Markdown (which the loader turns
+    into an HTML template when it reads it: Jinja runs on that exactly as on an HTML body)."""
+    markdown = f"emails/{step.template}.md"
+    return markdown if (drip.settings.templates_dir / markdown).is_file() else f"emails/{step.template}.html"
+
+
 def reference_parts(drip, subscriber, campaign, step, *, now, is_test=False):
     env = drip.templates
     context = reference_context(drip, subscriber, campaign, step, now=now, is_test=is_test)
-    body = env.get_template(f"emails/{step.template}.html").render(context)
+    body = env.get_template(reference_body_name(drip, step)).render(context)
     page = env.get_template("emails/_layout.html").render({**context, "body": Markup(body)})
     html = css_inline.CSSInliner(keep_at_rules=True).inline(page)
     text = env.get_template("emails/_layout.txt").render(
@@ -473,3 +480,83 @@ def test_markup_the_html_parser_rejects_is_a_template_error(shipped, make_drip):
     campaign = drip.campaigns.get("probe")
     with pytest.raises(TemplateError, match="emails/probe/contexts.html"):
         compose(drip, person(name="[x](y)"), campaign, campaign.steps[0], now=NOW)
+
+
+# --- a body written in Markdown -------------------------------------------------------------------
+PROBE_MARKDOWN = """\
+{%- set note = subscriber.fields.get("note", "none") %}
+{%- set label = subscriber.fields.get("label", "Label") %}
+{%- set site = subscriber.fields.get("site", "https://coach.example.com") %}
+{{ m.greeting(subscriber.first_name) }}
+
+Dear {{ subscriber.name }}, your note: *{{ note }}*.
+
+## {{ label }}
+
+- {{ subscriber.first_name }}
+- **{{ subscriber.name }}** and _{{ note }}_
+
+[{{ label }}](https://coach.example.com/p/{{ subscriber.fields.get('slug', 'none') }} "{{ subscriber.name }}")
+
+See <{{ site }}>, or [the site]({{ site }}).
+
+> {{ subscriber.name|title }}
+
+| Who | Note |
+| --- | --- |
+| {{ subscriber.first_name }} | {{ note }} |
+
+{{ m.button(unsubscribe_url, "Leave") }}
+
+{% call m.callout("For " ~ "you") %}
+A box, with **bold** text.
+{% endcall %}
+
+{% if subscriber.fields.get("stage") == "pregnant" %}
+Expecting, {{ subscriber.first_name|upper }}!
+{% elif subscriber.tags %}
+Tagged.
+{% else %}
+Neither.
+{% endif %}
+"""
+
+
+@pytest.fixture
+def markdown_probe(shipped, make_drip):
+    (shipped / "campaigns" / "probe.toml").write_text(PROBE_CAMPAIGN, encoding="utf-8")
+    folder = shipped / "templates" / "emails" / "probe"
+    folder.mkdir()
+    (folder / "contexts.md").write_text(PROBE_MARKDOWN, encoding="utf-8")
+    drip = make_drip(base_env(shipped))
+    campaign = drip.campaigns.get("probe")
+    return drip, campaign, campaign.steps[0]
+
+
+def test_a_markdown_step_renders_once_to_the_reference_bytes(markdown_probe):
+    drip, campaign, step = markdown_probe
+    for number, value in enumerate(HOSTILE):
+        name = value if header_problem(value) is None else "Plain Name"
+        subscriber = person(name=name, uid=f"uid-{number}", tags=[value, "second tag"],
+                            note=value, label=value, slug=value, site=value,
+                            stage="pregnant" if number % 3 == 0 else "postpartum")
+        message = assert_reference(drip, subscriber, campaign, step)
+        assert "<table" in message.html and 'class="tip"' in message.html
+    stats = step_render.stats(drip.templates)
+    assert "emails/probe/contexts.md" in stats.once, stats.fell_back
+    assert stats.emails_per_person == 0, stats.person_reasons
+    for sample in SAMPLES:      # (a sample without a name goes per person: an empty value)
+        for is_test in (False, True):
+            assert_reference(drip, sample.subscriber, campaign, step, is_test=is_test)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(name=NAMES, note=VALUES, label=VALUES, site=VALUES, tags=st.lists(VALUES, max_size=3),
+       pregnant=st.booleans())
+def test_any_values_in_a_markdown_step_give_the_reference_bytes(markdown_probe, name, note, label,
+                                                                 site, tags, pregnant):
+    drip, campaign, step = markdown_probe
+    fields = {"note": note, "label": label, "site": site, "slug": note}
+    if pregnant:
+        fields["stage"] = "pregnant"
+    assert_reference(drip, person(name=name, tags=tags, **fields), campaign, step)

@@ -88,7 +88,7 @@ def test_the_cycle_finder_finds_a_cycle():
 # --- the ledger owns every change of a delivery's state ------------------------------------
 # The store's methods that write a delivery's state (or its claim): only the ledger calls them.
 STATE_WRITERS = {"update_delivery", "cancel_pending", "claim_due", "take_over_stale", "skip_ended",
-                 "add_deliveries", "renew_lease"}
+                 "add_deliveries", "renew_lease", "add_enrolled_deliveries", "update_deliveries"}
 # Attributes and keys that hold text for people (a delivery's message, a provider's error).
 MESSAGE_TEXT = {"last_error", "error"}
 

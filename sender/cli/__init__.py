@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "admin": ("admin", "admin_group", "The dashboard at DRIP_BASE_URL/admin"),
     "assets": ("content", "assets_group", "The pictures in templates/images/, made ready for email."),
     "backup": ("database", "backup", "Copy the SQLite database to FILE, safely"),
+    "broadcast": ("broadcast", "broadcast_group", "One-off emails to a segment, written in Markdown"),
     "campaigns": ("sending", "campaigns_command", "List the campaigns and their steps"),
     "check": ("content", "check_command", "Check every campaign and template"),
     "doctor": ("doctor", "doctor", "Check that the sending domain is ready for Gmail, Yahoo and Outlook"),
@@ -40,6 +41,8 @@ LAZY_COMMANDS = {
     "simulate": ("sending", "simulate", "The exact send times for a hypothetical subscriber"),
     "status": ("sending", "status", "Counts by state, the next due email, recent failures"),
     "subscribers": ("subscribers", "subscribers_group", "Add, list and manage subscribers."),
+    "templates": ("templates", "templates_command", "Show everything an email template can use"),
+    "why": ("why", "why_command", "Why each email of one subscriber went, waits or will not go."),
     "worker": ("sending", "worker", "Keep sending: sleep until the next due email, send, repeat."),
 }
 # Modules that add commands to a group defined elsewhere: `lists` adds import, export

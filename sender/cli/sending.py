@@ -49,11 +49,19 @@ def plan_command(state, days, segment, limit, now, as_json):
     drip = state.drip
     moment = resolve_now(now)
     changes = plan.pending_changes(drip, now=moment)
+    rules = plan.rule_changes(drip, now=moment)
     rows = plan.upcoming(drip, now=moment, days=days, limit=limit,
                          segment=parse_segment(segment) if segment else None)
     if as_json:
-        echo_json({"upcoming": [r.to_dict() for r in rows], "campaign_changes": changes})
+        echo_json({"upcoming": [r.to_dict() for r in rows], "campaign_changes": changes,
+                   "rule_changes": rules})
         return
+    if rules:
+        click.echo("Conditions, goals and branches edited in the campaign files:")
+        for r in rules:
+            where = f"{r['campaign']}/{r['step']}" if r["step"] else r["campaign"]
+            click.echo(f"  {where} {r['rule']}: {r['from']!r} -> {r['to']!r}: {r['effect']}")
+        click.echo("")
     if changes:
         click.echo(f"Campaign files changed: {len(changes)} change(s) for existing subscribers "
                    "at the next `drip send`:")
@@ -73,24 +81,66 @@ def plan_command(state, days, segment, limit, now, as_json):
 @click.option("--signup", required=True, metavar="TIME",
               help="Signup time in the given zone, e.g. '2026-03-07 23:30'.")
 @click.option("--timezone", required=True, help="IANA time zone, e.g. America/New_York.")
+@click.option("--field", "fields", multiple=True, metavar="KEY=VALUE",
+              help="A field she gives when she signs up, e.g. stage=pregnant or "
+                   "due_date=2026-06-01; repeat for several.")
+@click.option("--set-later", "set_later", multiple=True, metavar="'TIME KEY=VALUE'",
+              help="A field set later, e.g. '2026-05-20 birth_date=2026-05-18' (TIME in her "
+                   "zone); repeat for several.")
+@click.option("--tag-later", "tag_later", multiple=True, metavar="'TIME TAG'",
+              help="A tag added later, e.g. '2026-04-01 client'; repeat for several.")
+@click.option("--no-clicks", is_flag=True,
+              help="She never clicks: show where the sunset rule (DRIP_SUNSET_AFTER) asks her "
+                   "\"still want these?\" and what it then cancels.")
 @json_option
 @pass_state
-def simulate(state, signup, timezone, as_json):
-    """The exact send times for a hypothetical subscriber who confirms at --signup.
+def simulate(state, signup, timezone, fields, set_later, tag_later, no_clicks, as_json):
+    """The exact send times for a hypothetical subscriber who confirms at --signup (local and
+    UTC), and what becomes of each email: sent, skipped (a step's condition) or cancelled (a
+    campaign's goal), by the rules the send path uses.
 
     \b
     Example:
       drip simulate --signup "2026-03-07 23:30" --timezone America/New_York
+      drip simulate --signup "2026-03-02 10:00" --timezone America/Los_Angeles \\
+          --field stage=pregnant --field due_date=2026-06-01 \\
+          --set-later "2026-05-20 birth_date=2026-05-18" --tag-later "2026-08-01 client"
+      drip simulate --signup "2026-03-07 23:30" --timezone America/New_York --no-clicks
     """
+    from ..joining import parse_fields
+    from ..simulation import Later
+
     tz = subscribers.zone(timezone)
     when = parse_instant(signup, tz)
+
+    def later(option, text, kind):
+        moment, _, rest = text.strip().rpartition(" ")
+        if not moment or not rest:
+            raise click.BadParameter(f"{text!r}: give a time and what happens, e.g. "
+                                     + ("'2026-05-20 birth_date=2026-05-18'" if kind == "field"
+                                        else "'2026-04-01 client'"), param_hint=option)
+        at = parse_instant(moment, tz)
+        if kind == "tag":
+            return Later(at, "tag", rest)
+        [(key, value)] = parse_fields([rest]).items()
+        return Later(at, "field", key, value)
+
+    events = [later("--set-later", t, "field") for t in set_later]
+    events += [later("--tag-later", t, "tag") for t in tag_later]
     rows = plan.simulate(state.drip, signup=when.astimezone(tz).replace(tzinfo=None),
-                         timezone=timezone)
+                         timezone=timezone, clicks=not no_clicks, fields=parse_fields(fields),
+                         later=events)
     if as_json:
         echo_json([r.to_dict() for r in rows])
         return
-    echo_table([(r.campaign, r.step, fmt_local(r.local_time), fmt_utc(r.due_at), r.subject)
-                for r in rows], ("CAMPAIGN", "STEP", "LOCAL", "UTC", "SUBJECT"))
+    echo_table([(r.campaign, r.step, fmt_local(r.local_time), fmt_utc(r.due_at), r.outcome,
+                 r.reason if r.outcome != "sent" else r.subject + (f" ({r.reason})" if r.reason
+                                                                   else "")
+                 + (f"; then: {r.branch['message']}" if r.branch else "")) for r in rows],
+               ("CAMPAIGN", "STEP", "LOCAL", "UTC", "STATE", "SUBJECT OR WHY"))
+    for event in sorted(events):
+        what = f"{event.key}={event.value}" if event.kind == "field" else f"tag {event.key}"
+        click.echo(f"later: {fmt_local(event.at.astimezone(tz))} ({fmt_utc(event.at)}): {what}")
 
 
 # --- sending -------------------------------------------------------------------------------
@@ -310,7 +360,9 @@ def resolve(state, delivery_id, decision, every, campaign, step, now, as_json):
 @pass_state
 @click.pass_context
 def campaigns_command(ctx, state, as_json):
-    """List the campaigns and their steps, as loaded from DRIP_CAMPAIGNS_DIR.
+    """List the campaigns and their steps, as loaded from DRIP_CAMPAIGNS_DIR: each step's
+    delay and what it counts from, its condition (when), its subjects (A/B variants), and
+    the goal that ends the campaign (exit).
 
     \b
     Example:
@@ -319,11 +371,10 @@ def campaigns_command(ctx, state, as_json):
     """
     if ctx.invoked_subcommand is not None:
         return
+    from ..campaign_graph import graph, text
+
     campaigns = state.drip.campaigns
-    data = [{"id": c.id, "name": c.name, "entry": c.entry_on, "tags": list(c.entry_tags),
-             "window": str(c.window_or(state.drip.settings.send_window)),
-             "steps": [{"id": s.id, "delay": str(s.delay), "subject": s.subject,
-                        "template": s.template} for s in c.steps]} for c in campaigns]
+    data = [graph(c, state.drip.settings.send_window) for c in campaigns]
     data += [{"id": cid, "broken": problems} for cid, problems in campaigns.broken.items()]
     if as_json:
         echo_json(data)
@@ -334,9 +385,8 @@ def campaigns_command(ctx, state, as_json):
                 for problem in item["broken"]:
                     click.echo(f"  {problem}", err=True)
                 continue
-            click.echo(f"{item['id']}: {item['name']} (on {item['entry']}; window {item['window']})")
-            for step in item["steps"]:
-                click.echo(f"  {step['id']:<24} +{step['delay']:<5} {step['subject']}")
+            for line in text(item):
+                click.echo(line)
     if campaigns.broken:
         raise SystemExit(1)
 

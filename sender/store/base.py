@@ -100,8 +100,40 @@ class Store(ABC):
 
     # --- enrolments ------------------------------------------------------------
     @abstractmethod
-    def enroll(self, subscriber_id, campaign, enrolled_at):
-        """Record an enrolment; returns it, or None when one exists already."""
+    def enroll(self, subscriber_id, campaign, enrolled_at, fingerprint=None):
+        """Record an enrolment, planned against the campaign file whose fingerprint is
+        ``fingerprint``; returns it, or None when one exists already."""
+
+    @abstractmethod
+    def enroll_many(self, subscriber_ids, campaign, enrolled_at, fingerprint):
+        """Enrol many subscribers at once (an import), as ``enroll`` does one; returns the
+        ids of those newly enrolled, in order (the others were in already). Atomic."""
+
+    @abstractmethod
+    def enrollments_to_check(self, campaign, fingerprint, *, after_id=0, limit=2000):
+        """Up to ``limit`` enrolments of ``campaign`` not planned against ``fingerprint``
+        (another version of the file, or not known), with subscriber ids above
+        ``after_id``, in subscriber order."""
+
+    @abstractmethod
+    def enrolment_deliveries(self, campaign, subscriber_ids):
+        """Every ledger row of ``campaign`` for these subscribers (a page of enrolments
+        being checked against the campaign file), in no particular order."""
+
+    @abstractmethod
+    def any_enrollment_to_check(self, campaign, fingerprint):
+        """Whether ``enrollments_to_check`` would find any (a quick look at an index)."""
+
+    @abstractmethod
+    def set_enrollment_fingerprints(self, campaign, subscriber_ids, fingerprint):
+        """Record that these enrolments now follow the file whose fingerprint is given."""
+
+    @abstractmethod
+    def add_enrolled_deliveries(self, subscriber_ids, campaign, steps, *, now):
+        """Ledger rows for subscribers newly enrolled together who share their due times:
+        one ``scheduled`` row per (subscriber, step) of ``steps`` ([(step id, due_at)]). A
+        row that exists already is left alone. Returns how many were added. Only the
+        ledger calls it (``ledger.schedule_for``)."""
 
     @abstractmethod
     def enrollments(self, *, subscriber_id=None, campaign=None):
@@ -164,6 +196,12 @@ class Store(ABC):
         With ``expect_state`` the change happens only if the row is in that state, with
         ``expect_lease`` only if the row still carries that lease (the caller's claim).
         Returns True when the row changed."""
+
+    @abstractmethod
+    def update_deliveries(self, changes):
+        """Many ``update_delivery`` calls in one transaction: ``changes`` is (delivery_id,
+        expect_state, expect_lease, {column: value}) each, every row changed only under its
+        own guard. Returns the set of ids changed (``ledger.Batch`` is its one caller)."""
 
     @abstractmethod
     def cancel_pending(self, subscriber_id, reason, *, campaign=None, code=None):
@@ -268,6 +306,11 @@ class Store(ABC):
     @abstractmethod
     def subscribers_by_email(self, emails):
         """A dict of normalised email -> subscriber for those of ``emails`` that exist."""
+
+    @abstractmethod
+    def subscriber_ids(self, emails):
+        """A dict of normalised email -> subscriber id for those of ``emails`` that exist
+        (the ids alone: cheaper than ``subscribers_by_email`` for a batch just imported)."""
 
     @abstractmethod
     def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
@@ -381,3 +424,64 @@ class Store(ABC):
     def next_steps(self, campaign):
         """{step: how many people's earliest scheduled email of ``campaign`` is that step}:
         where each person in the sequence stands."""
+
+    # --- broadcasts (sender/broadcasts.py) ----------------------------------------------
+    @abstractmethod
+    def save_broadcast(self, name, *, campaign, subject, when_text, local_day, first_at, last_at,
+                       segment, archive, now):
+        """Record (or move) a broadcast's schedule, state ``scheduled``. A broadcast whose
+        deliveries have been written already is left alone: returns False."""
+
+    @abstractmethod
+    def get_broadcast(self, name):
+        """The broadcast ``name`` as a dict of its columns (times aware UTC), or None."""
+
+    @abstractmethod
+    def list_broadcasts(self, *, states=None):
+        """Every broadcast (with one of ``states``), by first due time."""
+
+    @abstractmethod
+    def update_broadcast(self, name, *, expect_state, now, **changes):
+        """Change state, audience, source, started_at, finished_at or cancelled_at, only
+        while the broadcast is still in ``expect_state``; returns whether it applied."""
+
+    @abstractmethod
+    def campaign_state_counts(self, campaign):
+        """{state: how many deliveries of ``campaign``}."""
+
+    @abstractmethod
+    def sent_broadcasts(self, *, archived_only=True):
+        """The broadcasts sent (for the archive: those with ``archive`` on), newest first,
+        each with its ``started_at`` and ``finished_at`` and the ``source`` it was sent from."""
+
+    @abstractmethod
+    def next_coming(self, subscriber_ids, *, broadcasts, before, exclude_campaign=None):
+        """{subscriber id: earliest due time before ``before`` of her scheduled broadcast
+        rows (``broadcasts``) or sequence rows (not), rows waiting on a problem left out}."""
+
+    @abstractmethod
+    def paused_due(self, campaign, now, *, limit=1000):
+        """Up to ``limit`` scheduled deliveries of ``campaign`` due by ``now`` whose
+        subscriber is paused."""
+
+    @abstractmethod
+    def campaign_progress(self, subscriber_ids, campaign):
+        """{subscriber id: "active" or "finished"} for those enrolled in ``campaign``."""
+
+    # --- what step rules and goals read (store/sql/journeys.py) ------------------------------
+    @abstractmethod
+    def clicked_among(self, subscriber_ids, campaign, step=None):
+        """The ids among ``subscriber_ids`` with a recorded click on an email of ``campaign``
+        (of its ``step`` only, if given)."""
+
+    @abstractmethod
+    def step_outcomes(self, campaign, step):
+        """{subscriber id: the set of event types recorded} for every sent email of
+        ``campaign``/``step``."""
+
+    # --- the sunset rule (store/sql/engagement.py) -------------------------------------------
+    @abstractmethod
+    def engagement(self, subscriber_ids, *, question, uncounted_campaigns=(), uncounted_steps=()):
+        """{subscriber id: {"engaged_at", "asked", "ask", "unclicked"}}: her latest click, the
+        sunset questions she has had, and her emails sent since she last clicked or was asked
+        (see store/sql/engagement.py for what counts)."""

@@ -8,7 +8,7 @@ existing database upgrades from whatever version it has without losing a row.
 from __future__ import annotations
 
 from ..errors import DripError
-from .schema import SCHEMA_MIGRATIONS, STEPS, for_engine
+from .schema import SCHEMA_MIGRATIONS, STEPS, for_engine, statements
 
 
 def _migration(name, sql):
@@ -69,7 +69,7 @@ class _Recorder:
         self.statements = []
 
     def executescript(self, script):
-        self.statements += [(s.strip(), ()) for s in script.split(";") if s.strip()]
+        self.statements += [(s, ()) for s in statements(script, "sqlite")]
 
     def execute(self, statement, params=()):
         self.statements.append((statement, params))

@@ -30,13 +30,17 @@ from psycopg.types.json import Jsonb
 from ..errors import DripError
 from .base import new_lease
 from .migrations import check_not_newer
-from .schema import SCHEMA_MIGRATIONS, STEPS, for_engine
+from .schema import SCHEMA_MIGRATIONS, STEPS, for_engine, statements
 from .sql import Dialect, Joined, SqlStore
+from .sql.dialect import DELIVERY_COLUMNS, TIME_COLUMNS
 
 _WRITE_LOCK = 0x64726970          # "drip": the lock transaction() takes
 _MIGRATE_LOCK = 0x64726971
 
 PG_MIGRATIONS = [(name, for_engine(sql, "postgresql")) for name, sql in STEPS]
+# The delivery columns ``update_deliveries`` writes that are not text.
+_COLUMN_TYPES = {**dict.fromkeys(TIME_COLUMNS & DELIVERY_COLUMNS, "timestamptz"),
+                 "attempts": "integer"}
 
 
 def masked(url):
@@ -157,6 +161,29 @@ class PostgresStore(SqlStore):
              "limit": limit}).fetchall()
         return self._in_due_order(rows)
 
+    def _update_group(self, columns, guards, rows):
+        """One statement of ``update_deliveries``: the rows' ids, guards and new values as one
+        array per column (``unnest``), so its text and its plan stay the same whatever the
+        number of rows (a VALUES list of thousands of parameters takes longer to parse and
+        plan than the update takes)."""
+        names, types = ["row_id"], ["bigint"]
+        arrays = [[r[0] for r in rows]]
+        for wanted, name, index in ((guards[0], "want_state", 1), (guards[1], "want_lease", 2)):
+            if wanted:
+                names.append(name)
+                types.append("text")
+                arrays.append([r[index] for r in rows])
+        for column in columns:
+            names.append(f"new_{column}")
+            types.append(_COLUMN_TYPES.get(column, "text"))
+            arrays.append([r[3][column] for r in rows])
+        sql = (f"UPDATE deliveries SET {', '.join(f'{c} = v.new_{c}' for c in columns)} "
+               f"FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) AS v ({', '.join(names)})"
+               " WHERE deliveries.id = v.row_id"
+               + " AND deliveries.state = v.want_state" * guards[0]
+               + " AND deliveries.lease = v.want_lease" * guards[1] + " RETURNING deliveries.id")
+        return {row["id"] for row in self._x(sql, arrays).fetchall()}
+
     def _count_spans(self, table, column, condition, spans):
         rows = self._x(
             f"SELECT (SELECT COUNT(*) FROM {table} WHERE {condition}{column} >= s.lo "
@@ -179,9 +206,8 @@ def migrate(conn, *, upto=None):
             if version in done:
                 continue
             with conn.transaction():
-                for statement in (s.strip() for s in sql.split(";")):
-                    if statement:
-                        conn.execute(statement)
+                for statement in statements(sql, "postgresql"):
+                    conn.execute(statement)
                 conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                              (version, name))
             applied.append(name)

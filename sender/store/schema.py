@@ -9,6 +9,7 @@ add a new one, so that every existing database upgrades without losing a row.
 
 from __future__ import annotations
 
+import sqlite3
 from string import Template
 
 ENGINES = ("sqlite", "postgresql")
@@ -246,11 +247,194 @@ STEPS = [
         UPDATE deliveries SET reason = 'unconfirmed'
             WHERE reason IS NULL AND state = 'sending' AND last_error LIKE 'hand-off unconfirmed (%';
         """),
+    # Stored counts for `drip status`: how many subscribers have each status and how many
+    # deliveries are in each state, kept by triggers, so they change in the same transaction
+    # as the rows (a rollback takes both back) whichever code writes the rows, and status
+    # reads a few rows instead of counting the whole list and ledger. The step counts the
+    # rows already there. SQLite has one writer at a time: one row per (tbl, value), added
+    # to in place. PostgreSQL has several writers at once, which one row per value would make
+    # queue (or deadlock): there each statement appends its net change per value, from its
+    # transition tables, and about one statement in a hundred also folds the oldest rows into
+    # one per value, skipping rows another transaction is folding, so no writer ever waits on
+    # another. A reader sums the rows of each value. The engines' SQL differs too much here
+    # to share, so the step gives each its own.
+    ("m010_row_counts", {
+        "sqlite": """
+        CREATE TABLE row_counts (
+            id INTEGER PRIMARY KEY,
+            tbl TEXT NOT NULL,
+            value TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            UNIQUE (tbl, value)
+        );
+        INSERT INTO row_counts (tbl, value, n)
+            SELECT 'subscribers', status, COUNT(*) FROM subscribers GROUP BY status;
+        INSERT INTO row_counts (tbl, value, n)
+            SELECT 'deliveries', state, COUNT(*) FROM deliveries GROUP BY state;
+        CREATE TRIGGER subscribers_counted_insert AFTER INSERT ON subscribers BEGIN
+            INSERT INTO row_counts (tbl, value, n) VALUES ('subscribers', NEW.status, 1)
+                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER subscribers_counted_update AFTER UPDATE OF status ON subscribers
+                WHEN OLD.status IS NOT NEW.status BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE tbl = 'subscribers' AND value = OLD.status;
+            INSERT INTO row_counts (tbl, value, n) VALUES ('subscribers', NEW.status, 1)
+                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER subscribers_counted_delete AFTER DELETE ON subscribers BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE tbl = 'subscribers' AND value = OLD.status;
+        END;
+        CREATE TRIGGER deliveries_counted_insert AFTER INSERT ON deliveries BEGIN
+            INSERT INTO row_counts (tbl, value, n) VALUES ('deliveries', NEW.state, 1)
+                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER deliveries_counted_update AFTER UPDATE OF state ON deliveries
+                WHEN OLD.state IS NOT NEW.state BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE tbl = 'deliveries' AND value = OLD.state;
+            INSERT INTO row_counts (tbl, value, n) VALUES ('deliveries', NEW.state, 1)
+                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE tbl = 'deliveries' AND value = OLD.state;
+        END;
+        """,
+        "postgresql": """
+        CREATE TABLE row_counts (
+            id BIGSERIAL PRIMARY KEY,
+            tbl TEXT NOT NULL,
+            value TEXT NOT NULL,
+            n BIGINT NOT NULL
+        );
+        INSERT INTO row_counts (tbl, value, n)
+            SELECT 'subscribers', status, COUNT(*) FROM subscribers GROUP BY status;
+        INSERT INTO row_counts (tbl, value, n)
+            SELECT 'deliveries', state, COUNT(*) FROM deliveries GROUP BY state;
+        CREATE FUNCTION fold_row_counts() RETURNS void LANGUAGE sql AS $$
+            WITH folded AS (
+                DELETE FROM row_counts WHERE id = ANY(ARRAY(
+                    SELECT id FROM row_counts ORDER BY id LIMIT 1000 FOR UPDATE SKIP LOCKED))
+                RETURNING tbl, value, n)
+            INSERT INTO row_counts (tbl, value, n)
+                SELECT tbl, value, SUM(n) FROM folded GROUP BY tbl, value HAVING SUM(n) <> 0
+        $$;
+        CREATE FUNCTION subscribers_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT 'subscribers', status, COUNT(*) FROM new_rows GROUP BY status;
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT 'subscribers', status, -COUNT(*) FROM old_rows GROUP BY status;
+            ELSE
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT 'subscribers', value, SUM(n) FROM (
+                        SELECT status, 1 FROM new_rows UNION ALL SELECT status, -1 FROM old_rows
+                    ) AS change (value, n) GROUP BY value HAVING SUM(n) <> 0;
+            END IF;
+            IF random() < 0.01 THEN
+                PERFORM fold_row_counts();
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION deliveries_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT 'deliveries', state, COUNT(*) FROM new_rows GROUP BY state;
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT 'deliveries', state, -COUNT(*) FROM old_rows GROUP BY state;
+            ELSE
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT 'deliveries', value, SUM(n) FROM (
+                        SELECT state, 1 FROM new_rows UNION ALL SELECT state, -1 FROM old_rows
+                    ) AS change (value, n) GROUP BY value HAVING SUM(n) <> 0;
+            END IF;
+            IF random() < 0.01 THEN
+                PERFORM fold_row_counts();
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER subscribers_counted_insert AFTER INSERT ON subscribers
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION subscribers_counted();
+        CREATE TRIGGER subscribers_counted_update AFTER UPDATE ON subscribers
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION subscribers_counted();
+        CREATE TRIGGER subscribers_counted_delete AFTER DELETE ON subscribers
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION subscribers_counted();
+        CREATE TRIGGER deliveries_counted_insert AFTER INSERT ON deliveries
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION deliveries_counted();
+        CREATE TRIGGER deliveries_counted_update AFTER UPDATE ON deliveries
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION deliveries_counted();
+        CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION deliveries_counted();
+        """}),
+    # Each enrolment remembers the campaign file (its fingerprint) its rows were planned
+    # against, so that after a campaign edit only the enrolments planned against another
+    # version are checked (sender/sequence.py), a page at a time. Existing rows take the
+    # fingerprint recorded for their campaign; NULL (none recorded) means "check it".
+    ("m011_enrolment_fingerprints", """
+        ALTER TABLE enrollments ADD COLUMN fingerprint TEXT;
+        UPDATE enrollments SET fingerprint = (
+            SELECT value FROM meta WHERE meta.key = 'campaign-fingerprint:' || enrollments.campaign);
+        CREATE INDEX enrollments_fingerprint ON enrollments (campaign, fingerprint, subscriber_id);
+        """),
+    # Broadcasts (sender/broadcasts.py): one row per broadcast file scheduled or sent, with its
+    # schedule (a moment, or a local time on ``local_day`` in each reader's zone), its state
+    # (scheduled, sending, sent, cancelled), how many people it was written for, its times,
+    # and ``source``: the file as it was when its deliveries were written, so the archive
+    # shows what was sent. Its deliveries are ordinary ledger rows of campaign
+    # ``broadcast.NAME`` (step ``send``).
+    ("m012_broadcasts", """
+        CREATE TABLE broadcasts (
+            name TEXT PRIMARY KEY,
+            campaign TEXT NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            when_text TEXT NOT NULL,
+            local_day TEXT,
+            first_at $time NOT NULL,
+            last_at $time NOT NULL,
+            state TEXT NOT NULL,
+            segment TEXT,
+            audience INTEGER NOT NULL DEFAULT 0,
+            archive INTEGER NOT NULL DEFAULT 1,
+            source TEXT,
+            scheduled_at $time NOT NULL,
+            started_at $time,
+            finished_at $time,
+            cancelled_at $time,
+            updated_at $time NOT NULL
+        );
+        CREATE INDEX broadcasts_state ON broadcasts (state, first_at);
+        """),
 ]
 
 
 def for_engine(sql, engine):
-    """``sql`` with each ``$name`` replaced by that engine's spelling (engine: one of ENGINES)."""
+    """``sql`` with each ``$name`` replaced by that engine's spelling (engine: one of ENGINES).
+    A step may instead give each engine its own SQL, as a dict by engine, used as written."""
+    if isinstance(sql, dict):
+        return sql[engine]
     column = ENGINES.index(engine)
     return Template(sql).substitute({name: spellings[column] for name, spellings in TYPES.items()})
 
+
+def statements(script, engine):
+    """The statements of a step's script, split at each ';' that ends one: not at a ';' inside
+    a SQLite trigger's BEGIN ... END, nor inside a PostgreSQL $$-quoted function body."""
+    found, part = [], ""
+    for piece in script.split(";"):
+        part = f"{part};{piece}" if part else piece
+        if engine == "sqlite" and not sqlite3.complete_statement(part + ";"):
+            continue
+        if engine == "postgresql" and part.count("$$") % 2:
+            continue
+        if part.strip():
+            found.append(part.strip())
+        part = ""
+    return found

@@ -14,6 +14,8 @@ Routes:
     POST /events/<provider>     provider event webhooks (postmark, sendgrid, mailgun, resend)
     GET  /guide                 302 to the current guide page (/guide/pdf: its PDF)
     GET  /guide/<version>/<f>   the guide page or PDF, built on demand, cached for a year
+    GET  /archive               the broadcasts sent (/archive/<name>: one; /archive/feed.xml:
+                                Atom), for nobody in particular (archive.py)
     GET  /healthz               "ok"
          /admin/...             the coach's dashboard: a second app mounted in front of this
                                 one by create_app, unless DRIP_ADMIN=off (sender/web/admin/)

@@ -9,8 +9,9 @@ answer by the app's background sender (``background.py``), which opens its own
 store per job. Time comes from ``clock``, so tests pass it in.
 
 The routes live with what they serve: the signup form in ``signup.py``, the confirm and
-unsubscribe links in ``links.py``, the guide in ``guide_host.py``, the pictures in
-``assets.py``; provider events and the health check are here.
+unsubscribe links in ``links.py``, the sunset email's "yes, keep them" in ``keep.py``, the
+guide in ``guide_host.py``, the pictures in ``assets.py``, the archive in ``archive.py``;
+provider events and the health check are here.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from .. import dispatch
+from ..archive import Archive
 from ..config import Settings
 from ..drip import Drip
 from ..errors import DripError, ProviderError
@@ -38,9 +40,11 @@ from ..reloader import Reloader
 from ..store import open_store
 from ..webhooks import PROVIDERS, BadPayload, Unverified, receive
 from .admin import mount_admin
+from .archive import ArchiveEndpoints
 from .assets import AssetEndpoints, HostedAssets
 from .background import Background
 from .guide_host import GuideEndpoints, HostedGuide
+from .keep import KeepEndpoints
 from .links import LinkEndpoints
 from .pages import Pages
 from .signup import RATE_WINDOW_SECONDS, SignupEndpoints
@@ -53,11 +57,11 @@ PRUNE_EVERY = timedelta(minutes=10)  # how often old rate-limit rows are deleted
 RELOAD_EVERY = timedelta(seconds=1)  # how often edited campaign and template files are looked for
 
 
-_TOKEN_IN_PATH = re.compile(r"/(confirm|unsubscribe)/[^/?\s\"]+")
+_TOKEN_IN_PATH = re.compile(r"/(confirm|unsubscribe|keep)/[^/?\s\"]+")
 
 
 def mask_path(text):
-    """A request line with the signed token of a confirm or unsubscribe link masked."""
+    """A request line with the signed token of a confirm, unsubscribe or keep link masked."""
     return _TOKEN_IN_PATH.sub(lambda m: f"/{m.group(1)}/{MASK}", str(text))
 
 
@@ -92,25 +96,31 @@ def create_app(settings=None, *, clock=None):
     return app
 
 
-class WebApp(SignupEndpoints, LinkEndpoints, GuideEndpoints, AssetEndpoints):
+class WebApp(SignupEndpoints, LinkEndpoints, GuideEndpoints, AssetEndpoints, ArchiveEndpoints,
+             KeepEndpoints):
     def __init__(self, settings, *, clock):
         self.settings = settings
         self.clock = clock
         self.pages = Pages(settings.templates_dir)
         self.guide = HostedGuide(settings)
         self.assets = HostedAssets(settings)
+        self.archive = Archive(settings)
         self.url_map = Map([
             Rule("/", endpoint="form", methods=["GET"]),
             Rule("/snippet", endpoint="snippet", methods=["GET"]),
             Rule("/subscribe", endpoint="subscribe", methods=["GET", "POST"]),
             Rule("/confirm/<token>", endpoint="confirm", methods=["GET", "POST"]),
             Rule("/unsubscribe/<token>", endpoint="unsubscribe", methods=["GET", "POST"]),
+            Rule("/keep/<token>", endpoint="keep", methods=["GET", "POST"]),
             Rule("/events/<provider>", endpoint="events", methods=["POST"]),
             Rule("/healthz", endpoint="health", methods=["GET"]),
             Rule("/guide", endpoint="guide", methods=["GET"]),
             Rule("/guide/pdf", endpoint="guide_pdf", methods=["GET"]),
             Rule("/guide/<version>/<name>", endpoint="guide_file", methods=["GET"]),
             Rule("/assets/<name>", endpoint="asset", methods=["GET"]),
+            Rule("/archive", endpoint="archive", methods=["GET"]),
+            Rule("/archive/feed.xml", endpoint="archive_feed", methods=["GET"]),
+            Rule("/archive/<name>", endpoint="archive_entry", methods=["GET"]),
         ])
         self._shared = None
         self._lock = threading.Lock()

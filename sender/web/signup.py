@@ -95,7 +95,7 @@ class SignupEndpoints:
             values, bot = form_values(data)
             # A bot gets the usual answer; a person's details are checked before the
             # address is looked up, so a refusal says nothing about who is on the list.
-            signup = None if bot else joining.read_signup(values)
+            signup = None if bot else joining.read_signup(values, now=self.clock())
         except InvalidInput as exc:
             return answer(400, str(exc))
         return self._subscribe(signup, request.remote_addr or "", answer)

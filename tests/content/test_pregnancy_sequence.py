@@ -82,10 +82,11 @@ def _weekly(first, count):
 def test_a_pregnant_reader_enters_the_pregnancy_sequence_and_not_the_glute_progression(shipped,
                                                                                         shipped_drip):
     drip = shipped_drip
-    person, entered = _sign_up_and_confirm(drip, "pia@example.com", stage="pregnant")
-    assert sorted(entered) == ["pregnancy", "welcome"]
-    assert {e.campaign for e in drip.store.enrollments(subscriber_id=person.id)} == {"pregnancy", "welcome"}
-    assert _schedule(drip, person, GLUTE) == []
+    person, entered = _sign_up_and_confirm(drip, "pia@example.com", stage="pregnant",
+                                           due_date="2026-06-01")
+    assert sorted(entered) == [GLUTE, "pregnancy", "welcome"]
+    # The glute progression waits for six weeks after her due date (date anchors, issue 13).
+    assert _local(_schedule(drip, person, GLUTE))[0] == datetime(2026, 7, 13, 8, 0)
     pregnancy = drip.campaigns.get(PREGNANCY)
     rows = _schedule(drip, person, PREGNANCY)
     assert [step for step, _due, _state in rows] == [s.id for s in pregnancy.steps]
@@ -119,11 +120,15 @@ def test_everyone_else_gets_the_glute_progression_as_before(shipped_drip, fields
 
 def test_the_entries_are_written_as_segments(shipped_drip):
     campaigns = shipped_drip.campaigns
-    pregnant, postpartum, unknown = (replace(SAMPLES[0].subscriber, fields=f) for f in
-                                     ({"stage": "pregnant"}, {"stage": "postpartum"}, {}))
-    readers = (pregnant, postpartum, unknown)
-    assert [campaigns.get(PREGNANCY).accepts(p) for p in readers] == [True, False, False]
-    assert [campaigns.get(GLUTE).accepts(p) for p in readers] == [False, True, True]
+    pregnant, postpartum, unknown, expecting = (
+        replace(SAMPLES[0].subscriber, fields=f) for f in
+        ({"stage": "pregnant"}, {"stage": "postpartum"}, {},
+         {"stage": "pregnant", "due_date": "2026-06-01"}))
+    readers = (pregnant, postpartum, unknown, expecting)
+    assert [campaigns.get(PREGNANCY).accepts(p) for p in readers] == [True, False, False, True]
+    # A pregnant reader who gave no date never gets postpartum exercises: nothing would say
+    # when her baby came. With a due date, the glute progression waits for six weeks after it.
+    assert [campaigns.get(GLUTE).accepts(p) for p in readers] == [False, True, True, True]
     assert "pregnancy sequence" in campaigns.get(PREGNANCY).description.lower()
 
 

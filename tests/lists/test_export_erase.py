@@ -91,8 +91,8 @@ def test_cli_export(run, drip, project):
     assert "2 subscribers written to out.csv" in result.output
     content = (project / "out.csv").read_bytes()
     assert b"b@example.com,'-B," in content and content.endswith(b"\r\n")
-    bad = run("subscribers", "export", "--segment", "tag:x or tag:y")
-    assert bad.exit_code == 1 and "expected 'and' before 'or'" in bad.output
+    bad = run("subscribers", "export", "--segment", "tag:x tag:y")
+    assert bad.exit_code == 1 and "expected 'and' or 'or' before 'tag:y'" in bad.output
 
 
 def test_export_one_persons_data(run, drip, project):

@@ -232,7 +232,7 @@ def test_dry_run_writes_nothing(drip, csv_file, do_import):
 
 
 def test_rerunning_the_same_import_changes_nothing(drip, csv_file, do_import):
-    path = csv_file("email,name,tags,stage\na@example.com,A,x,one\nb@example.com,B,,two\n"
+    path = csv_file("email,name,tags,stage\na@example.com,A,x,pregnant\nb@example.com,B,,postpartum\n"
                     "bad,,,\n")
     first = do_import(path)
     before = stored(drip)
@@ -329,7 +329,7 @@ def test_a_header_that_is_no_field_name_stops_the_import_before_anything_is_stor
     rule the form and `drip subscribers add` use (joining.check_field_name); otherwise the
     import stops at the header, naming the column and the --map that names the field."""
     quoted = '"' + header.replace('"', '""') + '"'
-    path = csv_file(f"email,Stage,{quoted}\nana@example.com,postpartum,12\n")
+    path = csv_file(f"email,Stage,{quoted}\nana@example.com,postpartum,2026-06-12\n")
     for dry_run in (True, False):
         with pytest.raises(lists.ImportFailed) as failure:
             do_import(path, dry_run=dry_run)
@@ -343,11 +343,11 @@ def test_a_header_that_is_no_field_name_stops_the_import_before_anything_is_stor
     report = do_import(path, mapping={lists._norm(header): f"field:{target}"})
     assert report.imported == 1
     ana = drip.store.get_subscriber(email="ana@example.com")
-    assert ana.fields == {"stage": "postpartum", target: "12"}
-    result = run("subscribers", "add", "ana@example.com", "--field", f"{target}=13",
+    assert ana.fields == {"stage": "postpartum", target: "2026-06-12"}
+    result = run("subscribers", "add", "ana@example.com", "--field", f"{target}=2026-06-13",
                  "--now", "2026-03-02T10:00Z")
     assert result.exit_code == 0, result.output
-    assert drip.store.get_subscriber(email="ana@example.com").fields[target] == "13"
+    assert drip.store.get_subscriber(email="ana@example.com").fields[target] == "2026-06-13"
 
 
 @pytest.mark.parametrize("asked", ["field:my notes!", "field:due\x01date", "field:a?b",

@@ -47,13 +47,44 @@ def test_terms(text, matches):
     assert parse_segment(text).matches(person()) is matches
 
 
+@pytest.mark.parametrize("text, matches", [
+    ("tag:pregnant or tag:postpartum", True),
+    ("tag:pregnant or field:stage=pregnant", False),
+    ("not field:stage=postpartum or field:due_date", False),
+    ("field:stage=pregnant and tag:x or status:active and tag:postpartum", True),  # and binds first
+    ("field:stage=pregnant and tag:postpartum or tag:x", False),
+])
+def test_or_joins_alternatives_with_and_binding_tighter(text, matches):
+    assert parse_segment(text).matches(person()) is matches
+
+
+def test_the_glute_entry_leaves_out_only_pregnant_readers_who_gave_no_date():
+    entry = parse_segment("not field:stage=pregnant or field:due_date or field:birth_date")
+    assert entry.matches(person(fields={}))
+    assert entry.matches(person(fields={"stage": "postpartum"}))
+    assert entry.matches(person(fields={"stage": "pregnant", "due_date": "2026-06-01"}))
+    assert not entry.matches(person(fields={"stage": "pregnant"}))
+
+
+def test_a_shortcut_applies_to_every_alternative():
+    segment = combine("tag:a or tag:b", status="active")
+    assert not segment.matches(person(tags=["a"], status="paused"))
+    assert segment.matches(person(tags=["b"], status="active"))
+    # Only what every alternative requires may filter in the store.
+    assert segment.prefilter() == {"status": "active"}
+    assert combine("tag:a or tag:a and signup>=2026-01-01").prefilter() == {"tag": "a"}
+
+
 def test_quoted_values():
     assert parse_segment('field:city="New York"').matches(person(fields={"city": "New York"}))
 
 
 @pytest.mark.parametrize("text, message", [
     ("", "the segment is empty"),
-    ("tag:a or tag:b", "expected 'and' before 'or'"),
+    ("tag:a tag:b", "expected 'and' or 'or' before 'tag:b'"),
+    ("or tag:b", "starts with 'or'"),
+    ("tag:a or", "ends with 'or'"),
+    ("tag:a and or tag:b", "'and' before 'or'"),
     ("tag:a and", "ends with 'and'"),
     ("colour:red", "'colour:red' is not a term"),
     ("status:gone", "status 'gone' is not one of pending, active"),
@@ -106,11 +137,11 @@ def test_campaign_entry_segment(drip, project):
 def test_bad_campaign_segment_is_a_campaign_problem(project):
     path = project / "campaigns" / "course.toml"
     path.write_text(path.read_text().replace('[entry]\non = "confirm"',
-                                             '[entry]\non = "confirm"\nsegment = "tag:a or tag:b"'))
+                                             '[entry]\non = "confirm"\nsegment = "tag:a tag:b"'))
     campaign, problems = load_campaign(path)
     assert campaign is None
-    assert problems == [f"{path}: entry.segment: segment 'tag:a or tag:b': expected 'and' before "
-                        "'or'; " + problems[0].split("; ", 1)[1]]
+    assert problems == [f"{path}: entry.segment: segment 'tag:a tag:b': expected 'and' or 'or' "
+                        "before 'tag:b'; " + problems[0].split("; ", 1)[1]]
 
 
 def test_list_and_plan_with_a_segment(run, drip):

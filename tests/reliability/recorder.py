@@ -35,6 +35,8 @@ class PostmarkRecorder:
         self.slow_seconds = slow_seconds
         self.lock = threading.Lock()
         self.received = Counter()        # delivery id -> times accepted
+        self.subjects = {}               # delivery id -> the Subject it was accepted with
+        self.arrived = {}                # delivery id -> when (time.time()) it was first accepted
         self.faults = Counter()          # fault name -> times injected
         self.requests = 0
         self.next_id = 0
@@ -127,6 +129,8 @@ class PostmarkRecorder:
             for item in items:
                 delivery_id = (item.get("Metadata") or {}).get("delivery_id")
                 self.received[delivery_id] += 1
+                self.subjects[delivery_id] = item.get("Subject")
+                self.arrived.setdefault(delivery_id, time.time())
                 self.next_id += 1
                 answer.append({"ErrorCode": 0, "Message": "OK", "MessageID": f"pm-{self.next_id}",
                                "To": item.get("To")})

@@ -134,6 +134,16 @@ ARGS = {
     ("migrate",): [],
     ("admin", "set-password"): ["--password-stdin"],   # nothing on stdin: refused, exit 2
     ("assets", "publish"): ["{tmp}/assets"],
+    ("templates",): [],
+    ("why",): ["ana@example.com"],
+    ("broadcast", "new"): ["Walk test"],
+    ("broadcast", "list"): [],
+    ("broadcast", "preview"): ["2026-03-09-walk", "--output", "{tmp}/broadcast-preview"],
+    ("broadcast", "test"): ["2026-03-09-walk", "--to", "me@example.com"],
+    ("broadcast", "schedule"): ["2026-03-09-walk", "Tue 09:00 local", "--yes"],
+    ("broadcast", "send"): ["2026-03-09-walk", "--yes"],
+    ("broadcast", "cancel"): ["2026-03-09-walk"],
+    ("broadcast", "status"): ["2026-03-09-walk"],
 }
 
 
@@ -155,6 +165,8 @@ def test_no_command_prints_a_secret(provider, env, project, tmp_path, echo_serve
     drip = make_drip(env)
     subscribers.add_subscriber(drip, "ana@example.com", now=at("2026-03-02T18:00Z"), confirmed=True)
     (tmp_path / "people.csv").write_text("email,name\nbob@example.com,Bob\n")
+    (project / "broadcasts").mkdir(exist_ok=True)           # for `drip broadcast`
+    (project / "broadcasts" / "2026-03-09-walk.md").write_text('+++\nsubject = "Walk"\n+++\nHi there.\n')
     order = sorted(ARGS, key=lambda path: (path == ("subscribers", "delete"), path))
     for path in order:
         argv = ["--debug", *path,

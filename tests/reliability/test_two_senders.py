@@ -69,3 +69,81 @@ def test_two_senders_recover_the_same_stale_rows_once(project, make_drip, databa
     assert sorted(int(k) for k in received) == sorted(d.id for d in stale)
     rows = {d.id: d for d in make_drip(env).store.deliveries(states=("sent",))}
     assert set(rows) >= {d.id for d in stale}
+
+
+def test_two_senders_apply_conditions_goals_and_ab_subjects_once(project, make_drip, database,
+                                                                  capsys):
+    """Issue 13: a campaign with per-step conditions (a field, a click), a goal and A/B
+    subjects, sent by two processes at once in two rounds: every email that should go goes
+    exactly once with her subject, and nothing skipped or cancelled reaches the provider."""
+    from sender import step_rules
+    from sender.events import CLICKED, Event, apply_events
+    from tests.journey_fixture import DUE, SIGNUP, journey_project
+    from tests.support import at
+
+    journey_project(project)
+    recorder = PostmarkRecorder(latency=0.01)
+    env = base_env(project, DRIP_DATABASE=database, DRIP_PROVIDER="postmark",
+                   POSTMARK_SERVER_TOKEN="pm-two-journeys", POSTMARK_API_URL=recorder.url,
+                   DRIP_MIN_GAP="0", PATH=os.environ.get("PATH", "/usr/bin:/bin"))
+    drip = make_drip(env)
+    people = []
+    for n in range(60):
+        result = subscribers.add_subscriber(
+            drip, f"p{n}@example.com", now=SIGNUP, confirmed=True,
+            fields={"stage": "pregnant" if n % 2 else "postpartum"})
+        people.append(result.subscriber)
+    clients = {p.id for p in people[::7]}
+    for person in people[::7]:      # the goal reached before the first email, as a script would
+        drip.store.update_subscriber(person.id, now=SIGNUP, tags=["client"])
+    clicked = set()
+
+    def two_senders(now):
+        command = [sys.executable, "-m", "sender", "send", "--now", now.isoformat()]
+        procs = [subprocess.Popen(command, env=env, cwd=project, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+
+    try:
+        two_senders(at(DUE["booking"]))
+        for n, person in enumerate(people[1::3]):
+            booking = next(d for d in drip.store.deliveries(subscriber_id=person.id,
+                                                            campaign="journey")
+                           if d.step == "booking")
+            if booking.state == "sent":
+                apply_events(drip, [Event(provider="postmark", type=CLICKED,
+                                          occurred_at=at(DUE["booking"]), raw={},
+                                          provider_event_id=f"c{n}", delivery_id=booking.id,
+                                          email=person.email)], now=at(DUE["booking"]))
+                clicked.add(person.id)
+        two_senders(at(DUE["last"]) + timedelta(hours=1))
+    finally:
+        recorder.close()
+    expected = {}
+    for person in people:
+        if person.id in clients:
+            continue
+        stage = "pregnant" if person.fields["stage"] == "pregnant" else "postpartum"
+        index = step_rules.variant_index("journey", "booking", person.id, 2)
+        expected[(person.id, "intro")] = "Intro"
+        expected[(person.id, stage)] = {"pregnant": "For your pregnancy",
+                                        "postpartum": "After the birth"}[stage]
+        expected[(person.id, "booking")] = ["Book a call", "Your next step, friend"][index]
+        if person.id in clicked:
+            expected[(person.id, "last")] = "Since you looked"
+    rows = {d.id: d for d in make_drip(env).store.deliveries(campaign="journey")}
+    received = dict(recorder.received)
+    duplicated = sorted(k for k, n in received.items() if n > 1)
+    got = {(rows[int(k)].subscriber_id, rows[int(k)].step): recorder.subjects[k]
+           for k in received}
+    with capsys.disabled():
+        print(f"\ntwo senders (journey, {'postgresql' if '://' in database else 'sqlite'}): "
+              f"expected={len(expected)} received={sum(received.values())} "
+              f"duplicated={len(duplicated)} lost={len(set(expected) - set(got))}")
+    assert duplicated == []
+    assert got == expected
+    assert {(d.subscriber_id, d.step) for d in rows.values() if d.state == "sent"} == set(expected)
+    assert {d.state for d in rows.values()} <= {"sent", "skipped", "cancelled"}
+    assert {d.reason for d in rows.values() if d.subscriber_id in clients} == {"goal_reached"}

@@ -9,9 +9,12 @@ from abc import abstractmethod
 from ...errors import DripError
 from ..base import Store, period_source
 from ..schema import STEPS
+from .broadcasts import BroadcastQueries
 from .deliveries import DeliveryQueries
 from .dialect import Dialect, writes
+from .engagement import EngagementQueries
 from .events import EventQueries
+from .journeys import JourneyQueries
 from .subscribers import SubscriberQueries
 
 __all__ = ["Dialect", "Joined", "SqlStore", "writes"]
@@ -44,7 +47,8 @@ class Joined:
         return self.outer.__exit__(*exc)
 
 
-class SqlStore(SubscriberQueries, DeliveryQueries, EventQueries, Store):
+class SqlStore(SubscriberQueries, DeliveryQueries, EventQueries, BroadcastQueries, JourneyQueries,
+               EngagementQueries, Store):
     """The contract in SQL. An engine sets ``conn`` and ``dialect`` and provides ``_x``,
     ``_many`` and ``_begin``."""
 
@@ -102,6 +106,13 @@ class SqlStore(SubscriberQueries, DeliveryQueries, EventQueries, Store):
         return self._count_spans(table, column, condition, spans) if spans else []
 
     # --- bookkeeping -----------------------------------------------------------
+    def _row_counts(self, table):
+        """{value: rows} of ``table`` by its status or state, from the counts the triggers keep
+        (schema.py, m010): one row per value on SQLite, a few on PostgreSQL."""
+        rows = self._x("SELECT value, SUM(n) AS n FROM row_counts WHERE tbl = ? GROUP BY value",
+                       (table,))
+        return {row["value"]: int(row["n"]) for row in rows if row["n"]}
+
     def get_meta(self, key):
         row = self._x("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row["value"] if row else None

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from .dialect import DELIVERY_COLUMNS, Where, writes
 
+# The most rows one statement of ``update_deliveries`` changes (a Postmark request's worth);
+# its parameters stay well under SQLite's and PostgreSQL's limits.
+BATCH_ROWS = 500
 # Leaves out the deliveries of a braked campaign (they wait for `drip campaigns resume`).
 NOT_BRAKED = (" AND campaign NOT IN (SELECT campaign FROM campaign_brakes "
               "WHERE resumed_at IS NULL)")
@@ -71,6 +74,51 @@ class DeliveryQueries:
             params.append(expect_lease)
         return self._x(sql, params).rowcount == 1
 
+    def update_deliveries(self, changes):
+        """Many ``update_delivery`` calls at once. ``changes``: (delivery_id, expect_state,
+        expect_lease, {column: value}) each; every row changes only under its own guard.
+        Rows with the same columns and guards go in one statement (up to BATCH_ROWS rows):
+        values the same for all of them are set once, the others joined from a VALUES list,
+        and RETURNING says which rows the guards let through. All in one transaction, which
+        on PostgreSQL needs no store-wide lock (each row is guarded on its own). Returns the
+        set of ids changed."""
+        groups, seen = {}, set()
+        for delivery_id, expect_state, expect_lease, columns in changes:
+            if delivery_id in seen:
+                raise ValueError(f"update_deliveries: delivery {delivery_id} twice in one batch")
+            seen.add(delivery_id)
+            unknown = set(columns) - DELIVERY_COLUMNS
+            if unknown:
+                raise ValueError(f"unknown delivery columns: {sorted(unknown)}")
+            values = {k: self.dialect.to_db(k, v) for k, v in sorted(columns.items())}
+            guards = (expect_state is not None, expect_lease is not None)
+            groups.setdefault((tuple(values), guards), []).append(
+                (delivery_id, expect_state, expect_lease, values))
+        done = set()
+        with self.handoff_transaction():
+            for (columns, guards), rows in groups.items():
+                for start in range(0, len(rows), BATCH_ROWS):
+                    done.update(self._update_group(columns, guards, rows[start:start + BATCH_ROWS]))
+        return done
+
+    def _update_group(self, columns, guards, rows):
+        same = [c for c in columns if all(r[3][c] == rows[0][3][c] for r in rows)]
+        varying = [c for c in columns if c not in same]
+        names = ["row_id"] + ["want_state"] * guards[0] + ["want_lease"] * guards[1] \
+            + [f"new_{c}" for c in varying]
+        params = []
+        for delivery_id, expect_state, expect_lease, values in rows:
+            params += [delivery_id] + [expect_state] * guards[0] + [expect_lease] * guards[1] \
+                + [values[c] for c in varying]
+        sets = [f"{c} = ?" for c in same] + [f"{c} = v.new_{c}" for c in varying]
+        params += [rows[0][3][c] for c in same]
+        marks = "(" + ",".join("?" * len(names)) + ")"
+        sql = (f"WITH v ({', '.join(names)}) AS (VALUES {','.join([marks] * len(rows))}) "
+               f"UPDATE deliveries SET {', '.join(sets)} FROM v WHERE deliveries.id = v.row_id"
+               + " AND deliveries.state = v.want_state" * guards[0]
+               + " AND deliveries.lease = v.want_lease" * guards[1] + " RETURNING id")
+        return {row["id"] for row in self._x(sql, params).fetchall()}
+
     @writes
     def cancel_pending(self, subscriber_id, reason, *, campaign=None, code=None):
         sql = ("UPDATE deliveries SET state = 'cancelled', last_error = ?, reason = ? "
@@ -94,12 +142,19 @@ class DeliveryQueries:
         return count, [self.dialect.delivery(r) for r in rows]
 
     def delivery_counts(self):
-        rows = self._x("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
-        return {row["state"]: row["n"] for row in rows}
+        return self._row_counts("deliveries")       # kept by triggers (schema.py, m010)
 
     def count_due(self, now):
-        return self._x("SELECT COUNT(*) AS n FROM deliveries WHERE state = 'scheduled' "
-                       "AND due_at <= ?" + NOT_BRAKED, (self.dialect.time(now),)).fetchone()["n"]
+        # All due, counted in the due index alone, less those of braked campaigns (none,
+        # mostly), each found by its campaign: NOT_BRAKED would read every due row.
+        at = self.dialect.time(now)
+        return self._x(
+            "SELECT (SELECT COUNT(*) FROM deliveries WHERE state = 'scheduled' AND due_at <= ?)"
+            " - (SELECT COUNT(*) FILTER (WHERE deliveries.due_at <= ?)"
+            " FROM campaign_brakes CROSS JOIN deliveries WHERE campaign_brakes.resumed_at IS NULL"
+            " AND deliveries.campaign = campaign_brakes.campaign"
+            " AND deliveries.state = 'scheduled') AS n",
+            (at, at)).fetchone()["n"]
 
     def next_due(self):
         row = self._x("SELECT MIN(due_at) AS m FROM deliveries WHERE state = 'scheduled'"

@@ -5,6 +5,7 @@ erasure, segments). A part of ``SqlStore``: ``self._x`` runs a statement and
 from __future__ import annotations
 
 import secrets
+from contextlib import nullcontext
 
 from ...errors import InvalidInput
 from ...models import Enrollment
@@ -54,6 +55,13 @@ class SubscriberQueries:
     def subscribers_by_email(self, emails):
         return self._subscribers_where("email", emails)
 
+    def subscriber_ids(self, emails):
+        found = {}
+        for condition, params in self.dialect.batches("email", emails):
+            found.update((row["email"], row["id"]) for row in self._x(
+                f"SELECT id, email FROM subscribers WHERE {condition}", params))
+        return found
+
     def _subscribers_where(self, column, values):
         """{value: subscriber} for subscribers whose ``column`` is one of ``values``."""
         found = {}
@@ -73,8 +81,7 @@ class SubscriberQueries:
             yield self.dialect.subscriber(row)
 
     def subscriber_counts(self):
-        rows = self._x("SELECT status, COUNT(*) AS n FROM subscribers GROUP BY status")
-        return {row["status"]: row["n"] for row in rows}
+        return self._row_counts("subscribers")      # kept by triggers (schema.py, m010)
 
     def count_subscribers(self, status):
         return self._x("SELECT COUNT(*) AS n FROM subscribers WHERE status = ?",
@@ -82,14 +89,81 @@ class SubscriberQueries:
 
     # --- enrolments ------------------------------------------------------------
     @writes
-    def enroll(self, subscriber_id, campaign, enrolled_at):
+    def enroll(self, subscriber_id, campaign, enrolled_at, fingerprint=None):
         row = self._x(
-            "INSERT INTO enrollments (subscriber_id, campaign, enrolled_at) VALUES (?, ?, ?) "
-            "ON CONFLICT DO NOTHING RETURNING enrolled_at",
-            (subscriber_id, campaign, self.dialect.time(enrolled_at))).fetchone()
+            "INSERT INTO enrollments (subscriber_id, campaign, enrolled_at, fingerprint) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING enrolled_at",
+            (subscriber_id, campaign, self.dialect.time(enrolled_at), fingerprint)).fetchone()
         if row is None:
             return None
         return Enrollment(subscriber_id, campaign, self.dialect.when(row["enrolled_at"]), 0)
+
+    def enroll_many(self, subscriber_ids, campaign, enrolled_at, fingerprint):
+        with self.transaction():   # the write lock: nobody enrols them between the two steps
+            ids = set(subscriber_ids)
+            for condition, params in self.dialect.batches("subscriber_id", ids):
+                ids -= {row["subscriber_id"] for row in self._x(
+                    f"SELECT subscriber_id FROM enrollments WHERE campaign = ? AND {condition}",
+                    [campaign, *params])}
+            when = self.dialect.time(enrolled_at)
+            fresh = sorted(ids)
+            self._many("INSERT INTO enrollments (subscriber_id, campaign, enrolled_at, fingerprint) "
+                       "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                       [(i, campaign, when, fingerprint) for i in fresh])
+        return fresh
+
+    def enrollments_to_check(self, campaign, fingerprint, *, after_id=0, limit=2000):
+        # Walked in subscriber order along the primary key (``campaign || ''`` keeps the
+        # planner off the fingerprint index, whose order would need a sort for every page).
+        rows = self._x(
+            "SELECT * FROM enrollments WHERE subscriber_id > ? AND campaign || '' = ? AND "
+            "(fingerprint IS NULL OR fingerprint <> ?) ORDER BY subscriber_id LIMIT ?",
+            (after_id, campaign, fingerprint, int(limit)))
+        return [Enrollment(row["subscriber_id"], row["campaign"],
+                           self.dialect.when(row["enrolled_at"]), row["shift_seconds"])
+                for row in rows]
+
+    def enrolment_deliveries(self, campaign, subscriber_ids):
+        d, found = self.dialect, []
+        for condition, params in d.batches("subscriber_id", subscriber_ids):
+            found += [d.delivery(row) for row in self._x(
+                f"SELECT * FROM deliveries WHERE campaign = ? AND {condition}",
+                [campaign, *params])]
+        return found
+
+    def any_enrollment_to_check(self, campaign, fingerprint):
+        # Three seeks in the fingerprint index: none planned, planned before, planned after.
+        where = "SELECT 1 FROM enrollments WHERE campaign = ? AND fingerprint"
+        return bool(self._x(
+            f"SELECT (EXISTS ({where} IS NULL) OR EXISTS ({where} < ?) OR EXISTS ({where} > ?)) "
+            "AS found", (campaign, campaign, fingerprint, campaign, fingerprint)).fetchone()["found"])
+
+    @writes
+    def set_enrollment_fingerprints(self, campaign, subscriber_ids, fingerprint):
+        for condition, params in self.dialect.batches("subscriber_id", subscriber_ids):
+            self._x(f"UPDATE enrollments SET fingerprint = ? WHERE campaign = ? AND {condition}",
+                    [fingerprint, campaign, *params])
+
+    def add_enrolled_deliveries(self, subscriber_ids, campaign, steps, *, now):
+        """``steps``: [(step, due_at)], the same for every one of ``subscriber_ids``. The
+        rows are made by the database: a CROSS JOIN keeps them in subscriber order (SQLite
+        takes the join order as written), so each index grows at its end."""
+        d = self.dialect
+        ids = sorted(set(subscriber_ids))
+        if not ids or not steps:
+            return 0
+        timings = " UNION ALL ".join("SELECT ? AS step, ? AS due_at" for _ in steps)
+        params = [p for step, due in steps for p in (step, d.time(due))]
+        count, size = 0, d.chunk or len(ids)
+        with self.transaction(), self._inserts_counted("deliveries", "scheduled"):
+            for start in range(0, len(ids), size):
+                condition, chunk = d.one_of("s.id", ids[start:start + size])
+                count += self._x(
+                    "INSERT INTO deliveries (subscriber_id, campaign, step, due_at, state, "
+                    f"created_at) SELECT s.id, ?, t.step, t.due_at, 'scheduled', ? "
+                    f"FROM subscribers s CROSS JOIN ({timings}) t WHERE {condition} "
+                    "ON CONFLICT DO NOTHING", [campaign, d.time(now), *params, *chunk]).rowcount
+        return count
 
     def enrollments(self, *, subscriber_id=None, campaign=None):
         where = Where().equal(subscriber_id=subscriber_id, campaign=campaign)
@@ -104,18 +178,56 @@ class SubscriberQueries:
                 (int(shift_seconds), subscriber_id, campaign))
 
     # --- lists: import, export, erasure, segments ----------------------------------
+    def bulk_writes(self):
+        """A context manager around a long run of big writes (an import): an engine may tune
+        its connection for it (SQLite does); what is written, and when, is the same."""
+        return nullcontext(self)
+
+    def _inserts_counted(self, table, value):
+        """A context manager around bulk inserts into ``table`` of rows with status or state
+        ``value``, which writes nothing else: an engine whose counting triggers cost much per
+        row counts them at the end instead, in the same transaction (SQLite does). Here the
+        triggers count them."""
+        return nullcontext(self)
+
     def add_subscribers(self, rows, *, now):
         d = self.dialect
-        values = [
-            (secrets.token_hex(12), r["email"], r.get("name") or "", r.get("timezone"),
-             r["status"], d.json(list(r.get("tags") or ())), d.json(dict(r.get("fields") or {})),
-             r["consent"].source, d.time(r["consent"].at), r["consent"].text, r["consent"].ip,
-             d.time(r["consent"].confirmed_at), d.time(r.get("created_at") or now), d.time(now))
-            for r in rows]
+        rows = list(rows)
+        uids = secrets.token_bytes(12 * len(rows)).hex()      # 24 hex digits each
+        stamp, times, tags = d.time(now), {}, {}               # what rows share is worked out once
+        consents, fields, values = {}, {}, []
+        for n, r in enumerate(rows):
+            consent = r["consent"]
+            shared = consents.get(id(consent))
+            if shared is None:
+                shared = consents[id(consent)] = (consent, (
+                    consent.source, d.time(consent.at), consent.text, consent.ip,
+                    d.time(consent.confirmed_at)))
+            created = r.get("created_at") or now
+            when = times.get(created)
+            if when is None:
+                when = times[created] = d.time(created)
+            tag_list = tuple(r.get("tags") or ())
+            stored_tags = tags.get(tag_list)
+            if stored_tags is None:
+                stored_tags = tags[tag_list] = d.json(list(tag_list))
+            field_items = tuple((r.get("fields") or {}).items())
+            stored_fields = fields.get(field_items)
+            if stored_fields is None:
+                stored_fields = d.json(dict(field_items))
+                if len(fields) < 10000:
+                    fields[field_items] = stored_fields
+            values.append((uids[24 * n:24 * n + 24], r["email"], r.get("name") or "",
+                           r.get("timezone"), r["status"], stored_tags, stored_fields,
+                           *shared[1], when, stamp))
         if not values:
             return 0
+        statuses = {row[4] for row in values}
         with self.transaction():
-            return self._many(_INSERT_SUBSCRIBER, values)
+            if len(statuses) > 1:
+                return self._many(_INSERT_SUBSCRIBER, values)
+            with self._inserts_counted("subscribers", statuses.pop()):
+                return self._many(_INSERT_SUBSCRIBER, values)
 
     def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
                         created_from=None, created_before=None, until_id=None, text=None):

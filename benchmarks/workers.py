@@ -1,0 +1,227 @@
+"""Workers benchmark: 1 against 4 `drip worker` processes on PostgreSQL, sending through a
+loopback Postmark that answers each request after 50 ms, as a distant API would.
+
+    python benchmarks/workers.py                        # 10,000 deliveries, 1 then 4 workers
+    python benchmarks/workers.py --deliveries 20000 --sqlite   # and SQLite, 1 then 2
+
+For each case: a throwaway PostgreSQL server (as the tests start one: ``tests/support.py``),
+a fresh database with N active subscribers, each with one delivery due; the loopback
+server that speaks Postmark's batch API (``tests/providers/loopback.py``, the one the
+provider tests and ``benchmarks/providers.py`` use); then W real `drip worker
+--exit-when-idle` processes started at once. A figure is N over the seconds from starting
+the processes to the last one's exit (their start-up included), and N over the seconds the
+server was busy with them (from the first request's arrival to the last one's answer: the
+rate a long-running worker keeps up); and the ratio of 4 workers to 1 of each, against the
+target of 3x.
+
+Only what really went counts: every delivery must be stored as sent, with the provider's
+message id, and the server must have received each exactly once; otherwise the problems
+are printed and the run exits with status 1, with no figure for that case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.providers.loopback import KEYS, FakeApi, speaks  # noqa: E402
+from tests.support import PostgresServer, base_env, seed  # noqa: E402
+
+TARGET = 3.0
+
+
+def environ(root, database, api, extra):
+    return base_env(root, DRIP_DATABASE=database, DRIP_SEND_WINDOW="always",
+                    DRIP_PROVIDER="postmark", POSTMARK_API_URL=api.url,
+                    POSTMARK_SERVER_TOKEN=KEYS["postmark"], **extra)
+
+
+def received(api):
+    """How often the server received each delivery id (from our metadata), in requests it
+    answered 200."""
+    ids = Counter()
+    for seen in api.requests:
+        if seen.method == "POST" and seen.path == "/email/batch":
+            ids.update(int(item["Metadata"]["delivery_id"]) for item in seen.json())
+    return ids
+
+
+def stored(database):
+    """{delivery id: (state, provider_message_id)} as the ledger holds them."""
+    from sender.store import open_store
+
+    store = open_store(database)
+    try:
+        return {d.id: (d.state, d.provider_message_id) for d in store.deliveries()}
+    finally:
+        store.close()
+
+
+def server_cpu(data_dir):
+    """CPU seconds the PostgreSQL server has used so far: the postmaster's own and its
+    finished children's (each connection's backend); 0 for SQLite (``data_dir`` None)."""
+    if data_dir is None:
+        return 0.0
+    pid = (Path(data_dir) / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_case(workdir, name, database, count, workers, latency, extra, data_dir=None):
+    """Seed, start ``workers`` processes at once, wait for all; returns the figures, or None
+    with the problems printed."""
+    from sender.config import Settings
+    from sender.drip import Drip
+
+    root = workdir / name
+    shutil.copytree(REPO / "tests" / "fixtures" / "project", root)
+    api = FakeApi()
+    answer, arrivals = speaks("postmark"), []
+
+    def timed(seen):
+        arrivals.append(time.perf_counter())
+        return answer(seen)
+
+    api.default, api.latency = timed, latency
+    env = environ(root, database, api, extra)
+    try:
+        drip = Drip(Settings.from_env(env))
+        seed(drip, count, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
+        drip.close()
+        command = [sys.executable, "-m", "sender", "worker", "--interval", "0.5",
+                   "--exit-when-idle"]
+        child_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+        cpu = (children_cpu(), server_cpu(data_dir), time.process_time())
+        start = time.perf_counter()
+        procs = [subprocess.Popen(command, cwd=root, env=child_env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(workers)]
+        outputs = [p.communicate(timeout=1800) for p in procs]
+        elapsed = time.perf_counter() - start
+        cpu = (children_cpu() - cpu[0], server_cpu(data_dir) - cpu[1],
+               time.process_time() - cpu[2])
+        span = max(arrivals) + latency - min(arrivals) if arrivals else elapsed
+        requests = sum(1 for s in api.requests if s.path == "/email/batch")
+        got = received(api)
+    finally:
+        api.close()
+    problems = [f"worker {n} exited {p.returncode}: {err.strip()[-500:]}"
+                for n, (p, (_, err)) in enumerate(zip(procs, outputs, strict=True)) if p.returncode]
+    per_worker = [sum(int(n) for n in re.findall(r"^(\d+) sent", out, re.M)) for out, _ in outputs]
+    rows = stored(database)
+    problems += [f"delivery {i}: received {n} times" for i, n in sorted(got.items()) if n > 1]
+    problems += [f"delivery {i}: stored {state}" for i, (state, _) in sorted(rows.items())
+                 if state != "sent"]
+    problems += [f"delivery {i}: stored as sent but never received"
+                 for i, (state, _) in sorted(rows.items()) if state == "sent" and i not in got]
+    problems += [f"delivery {i}: sent without the provider's message id"
+                 for i, (state, mid) in sorted(rows.items()) if state == "sent" and not mid]
+    problems += [f"delivery {i}: received but not in the ledger" for i in sorted(set(got) - set(rows))]
+    if len(rows) != count:
+        problems.append(f"the ledger holds {len(rows)} deliveries, not {count}")
+    if sum(per_worker) != count:
+        problems.append(f"the workers report {sum(per_worker)} sent, not {count}")
+    if problems:
+        print(f"{name}: {len(problems)} problem(s):", file=sys.stderr)
+        for line in problems[:10]:
+            print(f"  {line}", file=sys.stderr)
+        return None
+    return {"workers": workers, "sent": count, "seconds": elapsed, "per_s": count / elapsed,
+            "sending_s": span, "sending_per_s": count / span, "per_worker": per_worker,
+            "requests": requests, "cpu_workers_s": cpu[0], "cpu_database_s": cpu[1],
+            "cpu_api_s": cpu[2], "cores_busy": sum(cpu) / elapsed}
+
+
+def compare(cases, many):
+    """Print each case; returns the ratios (many workers to one): from the start of the
+    processes, and while sending."""
+    one, more = cases.get(1), cases.get(many)
+    for workers, r in sorted(cases.items()):
+        shown = "FAILED" if r is None else (
+            f"{r['sent']:,} sent; {r['per_s']:,.0f} msgs/s from start ({r['seconds']:.1f} s), "
+            f"{r['sending_per_s']:,.0f} msgs/s while sending ({r['sending_s']:.1f} s); "
+            f"{r['requests']} requests; per worker {r['per_worker']}")
+        print(f"  {workers} worker(s): {shown}")
+        if r is not None:
+            print(f"    CPU per 1,000 messages: workers {r['cpu_workers_s'] * 1000 / r['sent']:.2f} s, "
+                  f"database {r['cpu_database_s'] * 1000 / r['sent']:.2f} s, loopback API "
+                  f"{r['cpu_api_s'] * 1000 / r['sent']:.2f} s; {r['cores_busy']:.2f} of "
+                  f"{os.cpu_count()} cores busy on average")
+    if not (one and more):
+        return None, None
+    ratios = more["per_s"] / one["per_s"], more["sending_per_s"] / one["sending_per_s"]
+    print(f"  {many} workers vs 1: {ratios[0]:.2f}x from start, {ratios[1]:.2f}x while sending")
+    return ratios
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--deliveries", type=int, default=10_000)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--sqlite", action="store_true",
+                        help="Also 1 against 2 processes on one SQLite file.")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="A setting for the workers, e.g. DRIP_CONCURRENCY=2 (repeatable).")
+    parser.add_argument("--json", help="Also write the figures to this file.")
+    args = parser.parse_args(argv)
+    extra = dict(item.split("=", 1) for item in args.set)
+    workdir = Path(tempfile.mkdtemp(prefix="drip-bench-workers-"))
+    figures, failed = {"postgresql": {}, "sqlite": {}}, False
+    try:
+        server = PostgresServer().start()
+        try:
+            for workers in (1, args.workers):
+                database = server.create_database(f"w{workers}")
+                figures["postgresql"][workers] = run_case(
+                    workdir, f"pg{workers}", database, args.deliveries, workers, args.latency,
+                    extra, data_dir=server.data)
+        finally:
+            server.stop()
+        if args.sqlite:
+            for workers in (1, 2):
+                figures["sqlite"][workers] = run_case(
+                    workdir, f"sqlite{workers}", str(workdir / f"sqlite{workers}.db"),
+                    args.deliveries, workers, args.latency, extra)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{args.deliveries:,} due deliveries through a loopback Postmark answering in "
+          f"{args.latency * 1000:.0f} ms per request; {os.cpu_count()} CPUs"
+          + (f"; {extra}" if extra else ""))
+    print("PostgreSQL")
+    start, sending = compare(figures["postgresql"], args.workers)
+    if start is not None:
+        print(f"  target {TARGET:.0f}x: {'met' if start >= TARGET else 'NOT met'} from start, "
+              f"{'met' if sending >= TARGET else 'NOT met'} while sending")
+    if args.sqlite:
+        print("SQLite (one file)")
+        compare(figures["sqlite"], 2)
+    failed = any(r is None for cases in figures.values() for r in cases.values())
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    if failed:
+        print("\nFAILED: not every delivery went exactly once (see above).", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
