@@ -213,6 +213,8 @@ def sending(folder, due_count, *, profile=False):
     assert sent == due_count, f"the ledger holds {sent} sent for {due_count}"
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+        if os.environ.get("DRIP_PROFILE_CALLERS"):
+            pstats.Stats(profiler).print_callers(os.environ["DRIP_PROFILE_CALLERS"])
     counts = step_render.stats(drip.templates)
     drip.close()
     return cpu / due_count, wall, counts

@@ -27,6 +27,7 @@ from datetime import date
 from . import broadcasts, ledger
 from .broadcast_audience import write_rows
 from .broadcast_schedule import Moment, check_not_past, parse_when
+from .broadcasts import name_of
 from .errors import DripError, InvalidInput, NotFound
 
 log = logging.getLogger("drip.broadcasts")
@@ -154,6 +155,30 @@ def _finish_if_done(store, record, *, now):
                                finished_at=now)
 
 
+def changed_since_start(drip, campaigns):
+    """{campaign id: why its emails wait} for the broadcasts among ``campaigns`` whose file
+    differs from the copy stored when their rows were written: everyone gets the email the
+    first readers got, and the archive (which shows that copy) tells the truth. One read of
+    the store a broadcast."""
+    found = {}
+    for campaign in {c for c in campaigns if name_of(c) is not None}:
+        record = drip.store.get_broadcast(name_of(campaign))
+        if not record or not record.get("source"):
+            continue
+        path = broadcasts.folder(drip.settings) / f"{record['name']}.md"
+        try:
+            now_text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue        # gone: the file's lookup says so (its emails are cancelled)
+        if now_text != record["source"]:
+            found[campaign] = (
+                f"{path} changed after its emails began going out: the readers still to come "
+                "would get a different email than the first ones (and than the archive "
+                f"shows); put it back as it was (git checkout -- {path}), or `drip broadcast "
+                f"cancel {record['name']}` and send a new one")
+    return found
+
+
 def record_of(drip, name):
     name = str(name).removesuffix(".md")
     record = drip.store.get_broadcast(name)
@@ -168,10 +193,12 @@ def cancel(drip, name, *, now):
     "in_flight", "sent"} counts."""
     store = drip.store
     record = record_of(drip, name)
-    if record["state"] in (SENT, CANCELLED):
-        raise InvalidInput(f"broadcast {record['name']} is {record['state']} already; nothing to cancel")
-    store.update_broadcast(record["name"], expect_state=record["state"], now=now,
-                           state=CANCELLED, cancelled_at=now)
+    # One guarded write, whichever of the two it is in now: a `drip send` may move it from
+    # scheduled to sending between the read above and this write.
+    if not store.update_broadcast(record["name"], expect_state=(SCHEDULED, SENDING), now=now,
+                                  state=CANCELLED, cancelled_at=now):
+        state = store.get_broadcast(record["name"])["state"]
+        raise InvalidInput(f"broadcast {record['name']} is {state} already; nothing to cancel")
     done = _cancel_rows(drip, record["campaign"], now=now)
     counts = store.campaign_state_counts(record["campaign"])
     done.update(in_flight=counts.get(ledger.SENDING, 0), sent=counts.get(ledger.SENT, 0))

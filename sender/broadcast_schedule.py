@@ -29,6 +29,8 @@ from .schedule import DAY_NAMES, localize, zone
 EARLIEST = timezone(timedelta(hours=14))
 LATEST = timezone(timedelta(hours=-12))
 
+YEARS = range(2000, 3000)
+
 USAGE = ('use a moment, "2026-03-10 09:00 America/Los_Angeles" or "2026-03-10T17:00Z", or a '
          'local time for every reader, "Tue 09:00 local" or "2026-03-10 09:00 local"')
 _LOCAL = re.compile(r"(?P<day>[A-Za-z]{3,9}|\d{4}-\d{2}-\d{2})\s+(?P<clock>\d{1,2}:\d{2})\s+local",
@@ -96,9 +98,18 @@ def _clock(text, whole):
 
 def _date(text, whole):
     try:
-        return date.fromisoformat(text)
+        return _in_range(date.fromisoformat(text), whole)
     except ValueError:
         raise InvalidInput(f"when {whole!r}: {text} is not a date (YYYY-MM-DD)") from None
+
+
+def _in_range(value, whole):
+    """``value`` (a date or datetime) if its year is one a broadcast can go in: at the edges of
+    the calendar the arithmetic of zones would overflow."""
+    if value.year not in YEARS:
+        raise InvalidInput(f"when {whole!r}: choose a date between the years {YEARS.start} and "
+                           f"{YEARS.stop - 1}")
+    return value
 
 
 def parse_when(text):
@@ -129,7 +140,7 @@ def parse_when(text):
         value = None
     if value is None or value.tzinfo is None:
         raise InvalidInput(f"when {raw!r} is not understood: {USAGE}")
-    return Moment(value.astimezone(UTC), raw)
+    return Moment(_in_range(value, raw).astimezone(UTC), raw)
 
 
 _FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

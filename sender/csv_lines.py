@@ -59,29 +59,60 @@ def open_lines(path, encoding, progress):
         else:
             # UTF-8, cp1252, latin-1, ...: a newline is one b"\n" byte, never part of another
             # character, so the file splits into lines before decoding.
-            yield Lines(buffered, b"\n", codec, encoding)
+            yield Lines(buffered, b"\n", codec, encoding, blocks=buffered)
 
 
 class Lines:
     """Decoded lines, one at a time. A line that is not valid in the encoding comes out
     with U+FFFD in place of the bad bytes, so the csv reader keeps counting lines right,
-    and is noted in ``bad`` (line number -> why) for the import to reject its row."""
+    and is noted in ``bad`` (line number -> why) for the import to reject its row.
 
-    def __init__(self, lines, newline, codec, encoding):
-        self._numbered = enumerate(lines, start=1)
+    In a UTF-8 file the lines after the first are read a block at a time (``blocks``, the
+    file): a block of whole lines that decodes as a whole gives the same lines as decoding
+    each; a block that does not is decoded line by line, as above."""
+
+    BLOCK = 1 << 16     # bytes read at once (then to the end of the line)
+
+    def __init__(self, lines, newline, codec, encoding, blocks=None):
+        self._lines, self._number = iter(lines), 0
         self._newline, self.encoding = newline, encoding
         self._decoder = codecs.getincrementaldecoder(codec)()
         # After its first line (and its byte-order mark), a whole UTF-8 line decodes on its
         # own: a newline byte never ends a character part-way, so no state carries over.
         self._whole = "utf-8" if codec == "utf-8-sig" else None
+        self._blocks = blocks if self._whole else None
         self.bad = {}
         self.bad_count = 0
 
     def __iter__(self):
+        if self._blocks is not None and self._number:
+            return self._by_block()
         return self
 
     def __next__(self):
-        number, raw = next(self._numbered)
+        raw = next(self._lines)
+        self._number += 1
+        return self._decode(self._number, raw)
+
+    def _by_block(self):
+        read, readline = self._blocks.read, self._blocks.readline
+        while block := read(self.BLOCK):
+            if not block.endswith(b"\n"):
+                block += readline()          # to the end of its last line (or of the file)
+            try:
+                lines = block.decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                for raw in _split_at_newlines(block):
+                    self._number += 1
+                    yield self._decode(self._number, raw)
+                continue
+            last = lines.pop()               # "" after a final newline, else the last line
+            self._number += len(lines) + bool(last)
+            yield from [line + "\n" for line in lines]
+            if last:
+                yield last
+
+    def _decode(self, number, raw):
         final = not raw.endswith(self._newline)   # the last line: a cut-off character is an error
         if self._whole and number > 1 and not final:
             try:
@@ -141,6 +172,14 @@ def _wide_lines(buffered, newline):
         scan = max(0, len(pending) - unit + 1)
     if pending:
         yield bytes(pending)
+
+
+def _split_at_newlines(block):
+    """The lines of ``block``, split after each newline byte only (not at a carriage return);
+    each ends with its newline, except a last line that has none."""
+    lines = [line + b"\n" for line in block.split(b"\n")]
+    last = lines.pop()[:-1]
+    return lines + [last] if last else lines
 
 
 def delimiter(header_line):

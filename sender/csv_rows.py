@@ -87,8 +87,8 @@ class RowReader:
         """The record of a row whose every value is plain text: the same record as
         ``_full`` makes; InvalidInput (of any wording) when ``_full`` must decide."""
         # The row padded with blanks to one past the header's width: a value the row lacks,
-        # and a column the file lacks (``self.blank``), read as "" (the row is not changed:
-        # ``_full`` may read it next).
+        # and a column the file lacks (read at ``self.width``), read as "" (the row itself is
+        # not changed: ``_full`` may read it next).
         cells = row + self._pad[len(row):]
         status = ""
         for position in self.status:

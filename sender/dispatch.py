@@ -30,7 +30,7 @@ from contextlib import nullcontext
 from datetime import timedelta
 
 from . import brake, branches, ledger, step_rules, sunset
-from .broadcast_runs import start_due
+from .broadcast_runs import changed_since_start, start_due
 from .broadcasts import ENTRY as BROADCAST
 from .broadcasts import PREFIX as broadcast_prefix
 from .compose import compose
@@ -133,6 +133,7 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
     asked = sunset.Outcome()     # questions to schedule, people whose mail stops (sunset.py)
     messages, seen = [], set()
     waiting = branches.waiting_for(drip, batch)   # after a step whose branch is not settled
+    changed = changed_since_start(drip, {d.campaign for d in batch})   # edited broadcasts
     # What does not go (held, cancelled, deferred, failed) is written together, in one short
     # transaction before the hand-off; each row counts once written (``write_counted``).
     held_back, counted = ledger.Batch(store), {}
@@ -148,6 +149,11 @@ def _send_batch(drip, batch, now, report, pending_campaign, ahead=False, stamp=N
             problem = drip.campaigns.broken[delivery.campaign][0]
             hold_broken(held_back, delivery, problem, now, report, code=ledger.CAMPAIGN_ERROR,
                         what="its campaign file does not load")
+            counted[delivery.id] = ("held", None)
+            continue
+        if delivery.campaign in changed:
+            hold_broken(held_back, delivery, changed[delivery.campaign], now, report,
+                        code=ledger.CAMPAIGN_ERROR, what="its broadcast file was edited")
             counted[delivery.id] = ("held", None)
             continue
         if step is None:

@@ -4,6 +4,7 @@ and the rows are the same: one per active person, due when her zone says."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from sender import broadcast_runs, broadcasts
@@ -36,7 +37,8 @@ def traced(drip, call):
         drip.store.conn.set_trace_callback(None)
     # SQLite reports a trigger's run (the stored counters) as the statement that fired it
     # again, with the same text: the statements are the distinct texts.
-    inserts = {s for s in statements if s.lstrip().upper().startswith("INSERT INTO DELIVERIES")}
+    inserts = {s for s in statements if re.match(r"\s*INSERT\s+(OR\s+\w+\s+)?INTO\s+DELIVERIES\b",
+                                                  s, re.I)}
     begins = [s for s in statements if s.strip().upper().startswith("BEGIN")]
     return inserts, begins
 

@@ -92,6 +92,22 @@ def test_bad_whens_are_refused_with_how_to_write_them(text, words):
         parse_when(text)
 
 
+@pytest.mark.parametrize("text", [
+    "9999-12-31 23:00 local", "0001-01-01T00:30+14:00", "9999-12-31 23:00 Etc/GMT+12",
+    "9999-12-31T23:59-12:00", "1999-12-31 09:00 local",
+])
+def test_a_date_outside_any_real_broadcast_is_refused_not_a_crash(text):
+    # At the edges of the calendar Python's arithmetic overflows; drip says what to write.
+    with pytest.raises(InvalidInput, match="between the years 2000 and 2999"):
+        when = parse_when(text)
+        when.span(when.day(THURSDAY))
+
+
+def _unused_bad_when(text, words):
+    with pytest.raises(InvalidInput, match=words):
+        parse_when(text)
+
+
 def test_a_time_already_begun_is_refused():
     check_not_past(parse_when("Tue 09:00 local"), THURSDAY)
     with pytest.raises(InvalidInput, match="already come"):

@@ -253,3 +253,73 @@ def test_a_broadcast_and_a_sequence_email_never_land_within_the_gap(
     assert (course.state, course.sent_at) == ("sent", course_at)
     assert (broadcast.state, broadcast.sent_at) == ("sent", broadcast_at)
     assert abs(course.sent_at - broadcast.sent_at) >= drip.settings.min_gap
+
+
+def test_a_file_edited_to_an_impossible_when_holds_only_its_own_emails(drip, project):
+    # The coach's typo in a file whose rows are written does not stop `drip send` (before, an
+    # OverflowError ended the run and left the batch claimed): its emails wait, as a broken
+    # file's do, named in the report.
+    from sender import broadcast_runs as runs
+    path = write_broadcast(project, "2026-03-10-workshop")
+    ann = person(drip, "ann@example.com", timezone=ZONES["london"])
+    runs.send_now(drip, broadcasts.load(drip.settings, "2026-03-10-workshop"), now=SCHEDULED_AT)
+    text = path.read_text().replace("+++\n", '+++\nwhen = "9999-12-31T23:59-12:00"\n', 1)
+    path.write_text(text)
+    report = send_due(drip, now=SCHEDULED_AT + timedelta(minutes=1))
+    [row] = drip.store.deliveries(subscriber_id=ann.id)
+    assert row.state == "scheduled" and row.reason == ledger.CAMPAIGN_ERROR, row
+    assert any("2000 and 2999" in problem for problem in report.template_errors), report
+
+
+def test_a_cancel_that_races_the_start_leaves_it_cancelled_and_out_of_the_archive(
+        drip, project, env, monkeypatch):
+    # The coach's cancel reads the broadcast as scheduled; before its write, a worker's `drip
+    # send` (another connection) writes the rows and marks it sending. The cancel must win:
+    # every row cancelled, the broadcast cancelled, never marked sent, never published.
+    from sender.archive import Archive
+    write_broadcast(project, NAME, subject="Draft: do not publish")
+    person(drip, "ann@example.com", timezone=ZONES["la"])
+    runs.schedule(drip, broadcasts.load(drip.settings, NAME), "2026-03-12T17:00Z",
+                  now=SCHEDULED_AT)
+    worker = Drip(Settings.from_env(env))
+    read = runs.record_of
+
+    def read_then_the_worker_starts_it(d, name):
+        record = read(d, name)
+        runs.start_due(worker, now=at("2026-03-12T06:00Z"))
+        return record
+
+    monkeypatch.setattr(runs, "record_of", read_then_the_worker_starts_it)
+    runs.cancel(drip, NAME, now=at("2026-03-12T06:00Z"))
+    monkeypatch.undo()
+    send_due(worker, now=at("2026-03-12T18:00Z"))
+    assert drip.store.get_broadcast(NAME)["state"] == "cancelled"
+    assert drip.store.campaign_state_counts(CAMPAIGN) == {"cancelled": 1}
+    assert Archive(drip.settings).entries(drip.store, drip.templates) == []
+    worker.close()
+
+
+def test_a_file_edited_after_its_emails_began_holds_the_rest_until_put_back(drip, project):
+    # Everyone gets the same email, and the archive shows what they got: once its rows are
+    # written, a changed file holds the rest (named, with how to fix it) instead of sending
+    # a different email to the readers still to come.
+    from sender.archive import Archive
+    path = write_broadcast(project, NAME, body="The workshop costs $40.")
+    first = person(drip, "first@example.com", timezone=ZONES["tokyo"])
+    later = person(drip, "later@example.com", timezone=ZONES["la"])
+    runs.schedule(drip, broadcasts.load(drip.settings, NAME), "Tue 09:00 local", now=SCHEDULED_AT)
+    run_forward(drip, NINE_LOCAL["tokyo"] - timedelta(days=1), NINE_LOCAL["tokyo"])
+    assert sent_rows(drip)[first.id].state == "sent"
+    original = path.read_text()
+    path.write_text(original.replace("$40", "$400, and here is a new link"))
+    report = send_due(drip, now=NINE_LOCAL["la"])
+    held = sent_rows(drip)[later.id]
+    assert (held.state, held.reason) == ("scheduled", ledger.CAMPAIGN_ERROR)
+    assert any("changed after its emails began" in p for p in report.template_errors), report
+    path.write_text(original)
+    run_forward(drip, NINE_LOCAL["la"], NINE_LOCAL["la"] + timedelta(minutes=30))
+    assert sent_rows(drip)[later.id].state == "sent"
+    bodies = [p.read_text() for p in sorted((project / "outbox").glob(f"{CAMPAIGN}.*.eml"))]
+    assert len(bodies) == 2 and not any("$400" in b for b in bodies)
+    [entry] = Archive(drip.settings).entries(drip.store, drip.templates)
+    assert entry.name == NAME

@@ -443,7 +443,8 @@ class Store(ABC):
     @abstractmethod
     def update_broadcast(self, name, *, expect_state, now, **changes):
         """Change state, audience, source, started_at, finished_at or cancelled_at, only
-        while the broadcast is still in ``expect_state``; returns whether it applied."""
+        while the broadcast is still in ``expect_state`` (a state, or a tuple of states: any
+        of them); returns whether it applied."""
 
     @abstractmethod
     def campaign_state_counts(self, campaign):

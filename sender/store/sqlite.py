@@ -6,8 +6,10 @@ transaction (``BEGIN IMMEDIATE``), the claims, and how SQLite spells the rest
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import secrets
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +19,14 @@ from ..models import iso, utc
 from .base import new_lease
 from .migrations import migrate
 from .sql import Dialect, SqlStore
+from .sql.subscribers import _INSERT_SUBSCRIBER, SUBSCRIBER_ROW
 
 # The page cache while a bulk write runs (``bulk_writes``), in KiB: a batch's pages stay in
 # memory until its commit instead of being written to the log and read back (a fixed
 # amount, whatever the size of the file being imported).
 BULK_CACHE_KIB = 32768
+
+_INSERT_OR_IGNORE = f"INSERT OR IGNORE INTO {SUBSCRIBER_ROW}"
 
 # The one row of placeholders in an INSERT's VALUES, which ``in_chunks`` repeats.
 _VALUES = re.compile(r"\bVALUES\s*(\([?,\s]*\))", re.IGNORECASE)
@@ -37,7 +42,7 @@ def in_chunks(sql, rows, *, most_params, most_rows=500):
     one = values.group(1)
     size = max(1, min(most_rows, most_params // max(1, one.count("?"))))
     return [(sql[:values.start(1)] + ",".join([one] * len(chunk)) + sql[values.end(1):],
-             [value for row in chunk for value in row])
+             list(itertools.chain.from_iterable(chunk)))
             for chunk in (rows[start:start + size] for start in range(0, len(rows), size))]
 
 
@@ -99,6 +104,7 @@ class _Immediate:
 
 class SQLiteStore(SqlStore):
     dialect = SQLiteDialect()
+    _insert_new = ("INSERT OR IGNORE INTO", "")
 
     def __init__(self, path, *, busy_timeout=30.0, migrate_schema=True, create=True):
         self.path = str(path)
@@ -139,6 +145,36 @@ class SQLiteStore(SqlStore):
     def _begin(self):
         return _Immediate(self)
 
+    def _insert_subscribers(self, values, statuses):
+        # Rows of one status with an address each (what an import writes) go in with OR
+        # IGNORE and the insert trigger set aside (``_inserts_counted``): then nothing can stop
+        # a statement part-way, so SQLite keeps no copy of the pages each one changes (its
+        # statement journal), which costs more than the rows. Otherwise (a NOT NULL column
+        # left empty must fail as before) the shared statement does it.
+        if len(statuses) != 1 or None in statuses or not all(row[1] for row in values):
+            return super()._insert_subscribers(values, statuses)
+        with self._inserts_counted("subscribers", next(iter(statuses))):
+            added = self._many(_INSERT_OR_IGNORE, values)
+            if added < len(values):
+                added += self._uid_clashes(values)
+        return added
+
+    def _uid_clashes(self, values):
+        """OR IGNORE also passes over a row whose random uid (96 bits) another row has: put
+        each row whose address is still missing in again with a new uid; how many were. (A
+        row still missing after that is refused by something else: the shared statement
+        then says what, as it would have.)"""
+        added = 0
+        for attempt in range(3):
+            there = self.subscriber_ids([row[1] for row in values])
+            values = list({row[1]: (secrets.token_hex(12), *row[1:])
+                           for row in values if row[1] not in there}.values())
+            if not values:
+                return added
+            added += self._many(_INSERT_OR_IGNORE if attempt < 2 else _INSERT_SUBSCRIBER,
+                                values)
+        return added
+
     @contextmanager
     def _inserts_counted(self, table, value):
         # Rows that the block inserts into ``table`` (and nothing else it writes), each with
@@ -160,28 +196,40 @@ class SQLiteStore(SqlStore):
             try:
                 yield self
             finally:
-                added = self.conn.total_changes - before
-                self._x(row["sql"])
-                if added:
-                    self._x("INSERT INTO row_counts (tbl, value, n) VALUES (?, ?, ?) "
-                            "ON CONFLICT (tbl, value) DO UPDATE SET n = n + excluded.n",
-                            (table, value, added))
+                # Unless SQLite has rolled the whole transaction back itself (it does on a
+                # full disk), which brought the trigger back and took the rows away.
+                if self.conn.in_transaction:
+                    self._restore(table, value, row["sql"], self.conn.total_changes - before)
+
+    def _restore(self, table, value, trigger, added):
+        """The insert trigger of ``table`` made again (``trigger``: its SQL), and ``added`` rows
+        of ``value`` counted."""
+        self._x(trigger)
+        if added:
+            self._x("INSERT INTO row_counts (tbl, value, n) VALUES (?, ?, ?) "
+                    "ON CONFLICT (tbl, value) DO UPDATE SET n = n + excluded.n",
+                    (table, value, added))
 
     @contextmanager
     def bulk_writes(self):
-        # A larger page cache, and statement journals (which each multi-row statement with a
-        # trigger keeps) in memory rather than in a temporary file; both put back after.
-        # Neither changes what is written or when it is committed.
+        # A larger page cache, and statement journals (which a multi-row statement that may
+        # stop part-way keeps) in memory rather than in a temporary file. Foreign keys are
+        # not checked row by row meanwhile (a look-up a row): the bulk paths add rows that
+        # point at subscribers (enrolments, deliveries) only for ids read from that table in
+        # the same transaction, under the write lock. All three are put back after; none
+        # changes what is written or when it is committed.
         conn = self.conn
-        cache = conn.execute("PRAGMA cache_size").fetchone()[0]
-        temp = conn.execute("PRAGMA temp_store").fetchone()[0]
+        cache, temp, keys = (conn.execute(f"PRAGMA {name}").fetchone()[0]
+                             for name in ("cache_size", "temp_store", "foreign_keys"))
         conn.execute(f"PRAGMA cache_size = {-BULK_CACHE_KIB}")
         conn.execute("PRAGMA temp_store = MEMORY")
+        conn.execute("PRAGMA foreign_keys = OFF")
         try:
             yield self
         finally:
             conn.execute(f"PRAGMA cache_size = {int(cache)}")
             conn.execute(f"PRAGMA temp_store = {int(temp)}")
+            conn.execute(f"PRAGMA foreign_keys = {int(keys)}")
 
     # --- claims: under the write lock, so two callers never take the same row ----------
     def claim_due(self, now, limit, *, pending_campaign=None, subscriber_id=None, due_by=None):

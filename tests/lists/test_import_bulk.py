@@ -10,13 +10,17 @@ stay exact.
 from __future__ import annotations
 
 import gc
+import secrets
 import sqlite3
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sender import lists
 from sender.columns import ImportFailed
+from sender.csv_lines import Lines, open_lines
 from sender.models import Consent
 from tests.lists.conftest import NOW, errors
 from tests.test_row_counts import check
@@ -43,8 +47,8 @@ def test_an_address_repeated_across_and_within_batches_names_its_first_line(drip
 
 def pragmas(drip):
     conn = drip.store.conn
-    return (conn.execute("PRAGMA cache_size").fetchone()[0],
-            conn.execute("PRAGMA temp_store").fetchone()[0])
+    return tuple(conn.execute(f"PRAGMA {name}").fetchone()[0]
+                 for name in ("cache_size", "temp_store", "foreign_keys"))
 
 
 def test_the_connection_and_the_collector_are_as_before_after_an_import(drip, csv_file,
@@ -54,8 +58,9 @@ def test_the_connection_and_the_collector_are_as_before_after_an_import(drip, cs
     report = do_import(csv_file("email\nana@example.com\n"),
                        progress=lambda n: inside.append((pragmas(drip), gc.isenabled())))
     assert report.imported == 1
-    (cache, temp), collecting = inside[0]
-    assert cache != before[0] and temp == 2 and not collecting   # tuned while it ran
+    (cache, temp, keys), collecting = inside[0]
+    assert before[2] == 1                                         # checked as a rule ...
+    assert cache != before[0] and temp == 2 and keys == 0 and not collecting  # ... not here
     assert pragmas(drip) == before and gc.isenabled()
     gc.disable()
     try:
@@ -122,3 +127,66 @@ def test_a_bulk_insert_rolled_back_takes_its_count_with_it(drip):
         store.add_subscribers(people("b", 700, bad_at=600), now=NOW)
     assert check(store) == ({"active": 3}, {})
     assert store.count_subscribers("active") == 3
+
+
+# --- reading a UTF-8 file a block at a time ------------------------------------------------
+def read_all(path, monkeypatch, block):
+    """Every line and every undecodable line noted, reading as an import does: the first line,
+    then the rest by blocks of ``block`` bytes (None: line by line)."""
+    with monkeypatch.context() as patch:
+        if block is None:
+            patch.setattr(Lines, "__iter__", lambda self: self)
+        else:
+            patch.setattr(Lines, "BLOCK", block)
+        with open_lines(path, None, None) as text:
+            first = next(text, None)
+            lines = [first, *text] if first is not None else []
+            return lines, dict(text.bad), text.bad_count
+
+
+piece = st.sampled_from([b"a", b"\xc3\xa9", b"\xe2\x82\xac", b",", b'"', b"\r", b"\r\n", b"\n",
+                         b"\xff", b"\xc3", b"\xef\xbb\xbf", b" ", b"\x85", b"z" * 50])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.lists(piece, max_size=80), block=st.sampled_from([1, 2, 7, 64, 1 << 16]))
+def test_reading_by_block_gives_the_lines_and_the_bad_lines_of_reading_by_line(
+        tmp_path, monkeypatch, body, block):
+    path = tmp_path / "list.csv"
+    path.write_bytes(b"".join(body))
+    by_line = read_all(path, monkeypatch, block=None)
+    assert read_all(path, monkeypatch, block=block) == by_line
+
+
+def test_an_undecodable_line_in_a_later_block_is_rejected_with_its_number(
+        drip, csv_file, do_import, monkeypatch):
+    monkeypatch.setattr(Lines, "BLOCK", 100)
+    rows = [f"p{i}@example.com,P{i}\n".encode() for i in range(40)]
+    rows[30] = b"p30@example.com,Jos\xe9\n"                 # latin-1, on line 32
+    path = csv_file(b"email,name\n" + b"".join(rows) + b"last@example.com,Last")
+    report = do_import(path)
+    assert errors(report) == [(32, "not valid utf-8 (invalid continuation byte: byte 0xe9 at "
+                                   "byte 20 of the line); not imported")]
+    assert report.imported == 40 and drip.store.get_subscriber(email="last@example.com")
+    assert drip.store.get_subscriber(email="p31@example.com").name == "P31"
+
+
+def test_a_row_whose_random_uid_is_taken_goes_in_with_another(drip, monkeypatch):
+    """The bulk insert passes over rows it cannot add (OR IGNORE); one passed over because
+    its uid clashed with another's (a 96-bit random value) is added again with a new uid."""
+    store = drip.store
+    first = store.add_subscriber("a@example.com", name="A", timezone=None, tags=[], fields={},
+                                 status="active", consent=Consent(source="test", at=NOW), now=NOW)
+    taken = bytes.fromhex(first.uid)
+    fresh, calls = secrets.token_bytes, []
+
+    def clashing_once(n):                 # the batch's uids: the first one is taken
+        calls.append(n)
+        return taken + fresh(n - len(taken)) if len(calls) == 1 else fresh(n)
+
+    monkeypatch.setattr(secrets, "token_bytes", clashing_once)
+    assert store.add_subscribers(people("b", 3), now=NOW) == 3
+    assert calls[0] == 36 and len(calls) >= 2          # a new uid was drawn for b0
+    uids = {p.email: p.uid for p in store.list_subscribers()}
+    assert len(set(uids.values())) == 4 and uids["a@example.com"] == first.uid
+    assert check(store) == ({"active": 4}, {})

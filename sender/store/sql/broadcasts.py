@@ -59,9 +59,10 @@ class BroadcastQueries:
         d = self.dialect
         values = {k: d.time(v) if k.endswith("_at") else v for k, v in changes.items()}
         values["updated_at"] = d.time(now)
+        states = (expect_state,) if isinstance(expect_state, str) else tuple(expect_state)
         sql = ("UPDATE broadcasts SET " + ", ".join(f"{k} = ?" for k in values)
-               + " WHERE name = ? AND state = ?")
-        return self._x(sql, [*values.values(), name, expect_state]).rowcount == 1
+               + f" WHERE name = ? AND state IN ({', '.join('?' * len(states))})")
+        return self._x(sql, [*values.values(), name, *states]).rowcount == 1
 
     def campaign_state_counts(self, campaign):
         rows = self._x("SELECT state, COUNT(*) AS n FROM deliveries WHERE campaign = ? "

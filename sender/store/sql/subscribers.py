@@ -11,13 +11,20 @@ from ...errors import InvalidInput
 from ...models import Enrollment
 from .dialect import SUBSCRIBER_COLUMNS, Where, writes
 
-_INSERT_SUBSCRIBER = (
-    "INSERT INTO subscribers (uid, email, name, timezone, status, tags, fields, consent_source, "
+SUBSCRIBER_ROW = (
+    "subscribers (uid, email, name, timezone, status, tags, fields, consent_source, "
     "consent_at, consent_text, consent_ip, confirmed_at, created_at, updated_at) "
-    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (email) DO NOTHING")
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT_SUBSCRIBER = f"INSERT INTO {SUBSCRIBER_ROW} ON CONFLICT (email) DO NOTHING"
+# An INSERT that passes over a row that is already there: (its start, its end).
+_INSERT_NEW = ("INSERT INTO", "ON CONFLICT DO NOTHING")
 
 
 class SubscriberQueries:
+    # How the bulk paths spell an INSERT that passes over rows the table refuses; an engine
+    # may spell it so that it costs less (SQLite's OR IGNORE keeps no statement journal).
+    _insert_new = _INSERT_NEW
+
     # --- subscribers -----------------------------------------------------------
     @writes
     def add_subscriber(self, email, *, name, timezone, tags, fields, status, consent, now):
@@ -154,15 +161,18 @@ class SubscriberQueries:
             return 0
         timings = " UNION ALL ".join("SELECT ? AS step, ? AS due_at" for _ in steps)
         params = [p for step, due in steps for p in (step, d.time(due))]
+        # A row already there is passed over; so is any other the table refuses, where the
+        # engine can say so more cheaply (``_insert_new``), once no NOT NULL column is empty.
+        insert, skip = _INSERT_NEW if None in (campaign, *params) else self._insert_new
         count, size = 0, d.chunk or len(ids)
         with self.transaction(), self._inserts_counted("deliveries", "scheduled"):
             for start in range(0, len(ids), size):
                 condition, chunk = d.one_of("s.id", ids[start:start + size])
                 count += self._x(
-                    "INSERT INTO deliveries (subscriber_id, campaign, step, due_at, state, "
+                    f"{insert} deliveries (subscriber_id, campaign, step, due_at, state, "
                     f"created_at) SELECT s.id, ?, t.step, t.due_at, 'scheduled', ? "
-                    f"FROM subscribers s CROSS JOIN ({timings}) t WHERE {condition} "
-                    "ON CONFLICT DO NOTHING", [campaign, d.time(now), *params, *chunk]).rowcount
+                    f"FROM subscribers s CROSS JOIN ({timings}) t WHERE {condition} {skip}",
+                    [campaign, d.time(now), *params, *chunk]).rowcount
         return count
 
     def enrollments(self, *, subscriber_id=None, campaign=None):
@@ -222,12 +232,14 @@ class SubscriberQueries:
                            *shared[1], when, stamp))
         if not values:
             return 0
-        statuses = {row[4] for row in values}
         with self.transaction():
-            if len(statuses) > 1:
-                return self._many(_INSERT_SUBSCRIBER, values)
-            with self._inserts_counted("subscribers", statuses.pop()):
-                return self._many(_INSERT_SUBSCRIBER, values)
+            return self._insert_subscribers(values, {row[4] for row in values})
+
+    def _insert_subscribers(self, values, statuses):
+        """Insert ``values`` (rows in the order of ``SUBSCRIBER_ROW``, whose statuses are
+        ``statuses``), leaving anyone whose address is there already as she is; returns how
+        many were added. An engine may do it its own way (SQLite does)."""
+        return self._many(_INSERT_SUBSCRIBER, values)
 
     def subscriber_page(self, *, after_id=0, limit=1000, status=None, tag=None,
                         created_from=None, created_before=None, until_id=None, text=None):
