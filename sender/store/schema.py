@@ -33,6 +33,68 @@ SCHEMA_MIGRATIONS = ("CREATE TABLE IF NOT EXISTS schema_migrations "
                      "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at $time NOT NULL "
                      "DEFAULT $now)")
 
+# The tables whose rows m010 counts, and the column counted (see m010 below).
+_COUNTED = (("subscribers", "status"), ("deliveries", "state"))
+
+
+def _sqlite_counted(table, column):
+    """m010 on SQLite for one table: its counts now, and a row trigger for each change."""
+    return f"""
+        INSERT INTO row_counts (tbl, value, n)
+            SELECT '{table}', {column}, COUNT(*) FROM {table} GROUP BY {column};
+        CREATE TRIGGER {table}_counted_insert AFTER INSERT ON {table} BEGIN
+            INSERT INTO row_counts (tbl, value, n) VALUES ('{table}', NEW.{column}, 1)
+                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER {table}_counted_update AFTER UPDATE OF {column} ON {table}
+                WHEN OLD.{column} IS NOT NEW.{column} BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE tbl = '{table}' AND value = OLD.{column};
+            INSERT INTO row_counts (tbl, value, n) VALUES ('{table}', NEW.{column}, 1)
+                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER {table}_counted_delete AFTER DELETE ON {table} BEGIN
+            UPDATE row_counts SET n = n - 1 WHERE tbl = '{table}' AND value = OLD.{column};
+        END;
+        """
+
+
+def _postgres_counted(table, column):
+    """m010 on PostgreSQL for one table: its counts now, and statement triggers appending each
+    statement's net change per value (folded now and then by fold_row_counts)."""
+    return f"""
+        INSERT INTO row_counts (tbl, value, n)
+            SELECT '{table}', {column}, COUNT(*) FROM {table} GROUP BY {column};
+        CREATE FUNCTION {table}_counted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT '{table}', {column}, COUNT(*) FROM new_rows GROUP BY {column};
+            ELSIF TG_OP = 'DELETE' THEN
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT '{table}', {column}, -COUNT(*) FROM old_rows GROUP BY {column};
+            ELSE
+                INSERT INTO row_counts (tbl, value, n)
+                    SELECT '{table}', value, SUM(n) FROM (
+                        SELECT {column}, 1 FROM new_rows UNION ALL SELECT {column}, -1 FROM old_rows
+                    ) AS change (value, n) GROUP BY value HAVING SUM(n) <> 0;
+            END IF;
+            IF random() < 0.01 THEN
+                PERFORM fold_row_counts();
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER {table}_counted_insert AFTER INSERT ON {table}
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION {table}_counted();
+        CREATE TRIGGER {table}_counted_update AFTER UPDATE ON {table}
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION {table}_counted();
+        CREATE TRIGGER {table}_counted_delete AFTER DELETE ON {table}
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+            EXECUTE FUNCTION {table}_counted();
+        """
+
+
 STEPS = [
     ("m001_core", """
         CREATE TABLE subscribers (
@@ -267,37 +329,7 @@ STEPS = [
             n INTEGER NOT NULL,
             UNIQUE (tbl, value)
         );
-        INSERT INTO row_counts (tbl, value, n)
-            SELECT 'subscribers', status, COUNT(*) FROM subscribers GROUP BY status;
-        INSERT INTO row_counts (tbl, value, n)
-            SELECT 'deliveries', state, COUNT(*) FROM deliveries GROUP BY state;
-        CREATE TRIGGER subscribers_counted_insert AFTER INSERT ON subscribers BEGIN
-            INSERT INTO row_counts (tbl, value, n) VALUES ('subscribers', NEW.status, 1)
-                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
-        END;
-        CREATE TRIGGER subscribers_counted_update AFTER UPDATE OF status ON subscribers
-                WHEN OLD.status IS NOT NEW.status BEGIN
-            UPDATE row_counts SET n = n - 1 WHERE tbl = 'subscribers' AND value = OLD.status;
-            INSERT INTO row_counts (tbl, value, n) VALUES ('subscribers', NEW.status, 1)
-                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
-        END;
-        CREATE TRIGGER subscribers_counted_delete AFTER DELETE ON subscribers BEGIN
-            UPDATE row_counts SET n = n - 1 WHERE tbl = 'subscribers' AND value = OLD.status;
-        END;
-        CREATE TRIGGER deliveries_counted_insert AFTER INSERT ON deliveries BEGIN
-            INSERT INTO row_counts (tbl, value, n) VALUES ('deliveries', NEW.state, 1)
-                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
-        END;
-        CREATE TRIGGER deliveries_counted_update AFTER UPDATE OF state ON deliveries
-                WHEN OLD.state IS NOT NEW.state BEGIN
-            UPDATE row_counts SET n = n - 1 WHERE tbl = 'deliveries' AND value = OLD.state;
-            INSERT INTO row_counts (tbl, value, n) VALUES ('deliveries', NEW.state, 1)
-                ON CONFLICT (tbl, value) DO UPDATE SET n = n + 1;
-        END;
-        CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries BEGIN
-            UPDATE row_counts SET n = n - 1 WHERE tbl = 'deliveries' AND value = OLD.state;
-        END;
-        """,
+        """ + "".join(_sqlite_counted(table, column) for table, column in _COUNTED),
         "postgresql": """
         CREATE TABLE row_counts (
             id BIGSERIAL PRIMARY KEY,
@@ -305,10 +337,6 @@ STEPS = [
             value TEXT NOT NULL,
             n BIGINT NOT NULL
         );
-        INSERT INTO row_counts (tbl, value, n)
-            SELECT 'subscribers', status, COUNT(*) FROM subscribers GROUP BY status;
-        INSERT INTO row_counts (tbl, value, n)
-            SELECT 'deliveries', state, COUNT(*) FROM deliveries GROUP BY state;
         CREATE FUNCTION fold_row_counts() RETURNS void LANGUAGE sql AS $$
             WITH folded AS (
                 DELETE FROM row_counts WHERE id = ANY(ARRAY(
@@ -317,63 +345,7 @@ STEPS = [
             INSERT INTO row_counts (tbl, value, n)
                 SELECT tbl, value, SUM(n) FROM folded GROUP BY tbl, value HAVING SUM(n) <> 0
         $$;
-        CREATE FUNCTION subscribers_counted() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO row_counts (tbl, value, n)
-                    SELECT 'subscribers', status, COUNT(*) FROM new_rows GROUP BY status;
-            ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO row_counts (tbl, value, n)
-                    SELECT 'subscribers', status, -COUNT(*) FROM old_rows GROUP BY status;
-            ELSE
-                INSERT INTO row_counts (tbl, value, n)
-                    SELECT 'subscribers', value, SUM(n) FROM (
-                        SELECT status, 1 FROM new_rows UNION ALL SELECT status, -1 FROM old_rows
-                    ) AS change (value, n) GROUP BY value HAVING SUM(n) <> 0;
-            END IF;
-            IF random() < 0.01 THEN
-                PERFORM fold_row_counts();
-            END IF;
-            RETURN NULL;
-        END $$;
-        CREATE FUNCTION deliveries_counted() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'INSERT' THEN
-                INSERT INTO row_counts (tbl, value, n)
-                    SELECT 'deliveries', state, COUNT(*) FROM new_rows GROUP BY state;
-            ELSIF TG_OP = 'DELETE' THEN
-                INSERT INTO row_counts (tbl, value, n)
-                    SELECT 'deliveries', state, -COUNT(*) FROM old_rows GROUP BY state;
-            ELSE
-                INSERT INTO row_counts (tbl, value, n)
-                    SELECT 'deliveries', value, SUM(n) FROM (
-                        SELECT state, 1 FROM new_rows UNION ALL SELECT state, -1 FROM old_rows
-                    ) AS change (value, n) GROUP BY value HAVING SUM(n) <> 0;
-            END IF;
-            IF random() < 0.01 THEN
-                PERFORM fold_row_counts();
-            END IF;
-            RETURN NULL;
-        END $$;
-        CREATE TRIGGER subscribers_counted_insert AFTER INSERT ON subscribers
-            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION subscribers_counted();
-        CREATE TRIGGER subscribers_counted_update AFTER UPDATE ON subscribers
-            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION subscribers_counted();
-        CREATE TRIGGER subscribers_counted_delete AFTER DELETE ON subscribers
-            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION subscribers_counted();
-        CREATE TRIGGER deliveries_counted_insert AFTER INSERT ON deliveries
-            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION deliveries_counted();
-        CREATE TRIGGER deliveries_counted_update AFTER UPDATE ON deliveries
-            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION deliveries_counted();
-        CREATE TRIGGER deliveries_counted_delete AFTER DELETE ON deliveries
-            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-            EXECUTE FUNCTION deliveries_counted();
-        """}),
+        """ + "".join(_postgres_counted(table, column) for table, column in _COUNTED)}),
     # Each enrolment remembers the campaign file (its fingerprint) its rows were planned
     # against, so that after a campaign edit only the enrolments planned against another
     # version are checked (sender/sequence.py), a page at a time. Existing rows take the
