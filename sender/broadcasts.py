@@ -34,6 +34,7 @@ from pathlib import Path
 from .broadcast_schedule import parse_when
 from .errors import DripError, InvalidInput, NotFound
 from .front_matter import split
+from .headers import header_text_problem
 from .markdown_email import BROADCASTS, default_broadcasts_dir
 from .schedule import Delay
 from .segments import parse_segment
@@ -145,8 +146,9 @@ def load_broadcast(path):
         value = data.get(key, "" if not required else None)
         if not isinstance(value, str) or (required and not value.strip()):
             problem(key, "required, a non-empty string" if required else "must be a string")
-        elif "\n" in value or "\r" in value:
-            problem(key, "must be on one line")
+        elif header_text_problem(value):
+            found = header_text_problem(value)
+            problem(key, "must be on one line" if "line break" in found else found)
         else:
             texts[key] = value
     segment = None

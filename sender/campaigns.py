@@ -16,6 +16,7 @@ from pathlib import Path
 from . import sunset_email
 from .broadcasts import Lookup
 from .errors import CampaignError, InvalidInput, TemplateError
+from .headers import header_text_problem
 from .joining import FIELD_NAME
 from .markdown_email import body_file, default_broadcasts_dir
 from .schedule import StepTiming, parse_delay, parse_window
@@ -304,9 +305,11 @@ def _load_step(raw, number, seen, templates_dir, problem, known=None):
         if not isinstance(raw.get(key), str) or not raw.get(key).strip():
             problem(f"{where}.{key}", "required, a non-empty string")
             ok = False
-    if any(c in str(raw.get("subject", "")) for c in "\r\n"):
-        problem(f"{where}.subject", "must be on one line")
-        ok = False
+    for key in ("subject", "preheader"):
+        found = header_text_problem(raw[key]) if isinstance(raw.get(key), str) else None
+        if found:
+            problem(f"{where}.{key}", "must be on one line" if "line break" in found else found)
+            ok = False
     template = raw.get("template")
     if ok and templates_dir is not None:
         try:       # emails/T.html or emails/T.md (not both), or @broadcasts/NAME
@@ -408,9 +411,12 @@ def _subjects(raw, where, problem):
     if not all(isinstance(v, str) and v.strip() for v in value):
         problem(key, "each subject must be a non-empty string")
         ok = False
-    if any(isinstance(v, str) and any(c in v for c in "\r\n") for v in value):
-        problem(key, "each subject must be on one line")
-        ok = False
+    for number, text in enumerate(value, 1):
+        found = header_text_problem(text) if isinstance(text, str) else None
+        if found:
+            problem(key, "each subject must be on one line" if "line break" in found
+                    else f"subject {number} {found}")
+            ok = False
     texts = [v for v in value if isinstance(v, str)]
     for text in sorted({v for v in texts if v.strip() and texts.count(v) > 1}):
         problem(key, f"{text!r} is given twice: each variant must differ")

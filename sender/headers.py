@@ -47,6 +47,19 @@ def header_problem(text):
     return "contains '=?', which mail software reads as the start of an encoded word"
 
 
+# A subject, preheader or title as a file writes it (before templating): longer than this is
+# a mistake, never a subject anyone reads.
+LONGEST_HEADER_TEXT = 300
+
+
+def header_text_problem(text):
+    """Why a subject, preheader or title written in a campaign or broadcast file can never go
+    into a header (a line break, a control character, '=?', or far too long), or None."""
+    if len(text) > LONGEST_HEADER_TEXT:
+        return f"is {len(text):,} characters long; write at most {LONGEST_HEADER_TEXT} characters"
+    return header_problem(text)
+
+
 # --- writing ---------------------------------------------------------------------------------
 class Written(str):
     """A header line we encoded and folded ourselves. Having a ``name``, it is stored by

@@ -151,3 +151,19 @@ def test_the_table_keeps_a_schedule_until_rows_are_written(store_env, make_drip)
     [sent] = store.sent_broadcasts()
     assert (sent["name"], sent["started_at"], sent["source"]) == ("x", now, "+++")
     assert [r["name"] for r in store.list_broadcasts(states=("sent",))] == ["x"]
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ("=?utf-8?q?Hi=0D=0ABcc:_x@evil.com?=", "encoded word"),
+    ("Hi\\u0000there", "control character"),
+    ("A" * 1_000_000, "at most 300 characters"),
+])
+def test_a_subject_that_could_never_be_a_header_is_refused_at_load(project, value, words):
+    # Before, the file loaded and `drip broadcast send` wrote its rows; each email then failed
+    # at send time, one by one.
+    path = write_broadcast(project, "2026-03-10-bad", subject=value, preheader=value)
+    found, problems = broadcasts.load_broadcast(path)
+    assert found is None
+    assert any(p.startswith(f"{path}: subject: ") and words in p for p in problems), problems
+    assert any(p.startswith(f"{path}: preheader: ") for p in problems), problems
+    assert all(len(p) < 400 for p in problems)             # the value is not echoed whole

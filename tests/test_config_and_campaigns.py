@@ -339,3 +339,13 @@ def test_a_low_rate_limit_counts_toward_the_claim_timeout(tmp_path):
         Settings.from_env(env)
     assert "DRIP_CLAIM_TIMEOUT" in str(caught.value)
     Settings.from_env({**env, "DRIP_RATE_LIMIT": "5", "DRIP_CLAIM_TIMEOUT": "2m"})   # fine
+
+
+def test_a_step_subject_that_could_never_be_a_header_is_a_campaign_problem(project):
+    from sender.campaigns import load_campaign
+    path = project / "campaigns" / "course.toml"
+    path.write_text(path.read_text().replace('subject = "Lesson one"',
+                                             'subject = "=?utf-8?b?SGk=?= {{ subscriber.first_name }}"'))
+    campaign, problems = load_campaign(path)
+    assert campaign is None
+    assert any("steps[1].subject" in p and "encoded word" in p for p in problems), problems
