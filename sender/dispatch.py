@@ -93,6 +93,7 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
         report.cancelled += branches.catch_up(drip, now)
         report.skipped += ledger.skip_ended(store, now)
         report.template_errors += start_due(drip, now=now)     # broadcasts' rows, when due
+        store.refresh_statistics()      # after a bulk import or a broadcast's rows (PostgreSQL)
     provider = drip.provider
     while limit is None or report.sent + report.failed + report.retried < limit:
         if stop and stop():

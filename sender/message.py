@@ -103,9 +103,10 @@ class OutgoingMessage:
     send_at: datetime | None = None
     attempt: int = 0        # the delivery's hand-offs so far: a new one gets a new request key
     stream: str = "marketing"      # or "transactional" (identity.py): the provider's stream
-    # ((html, its quoted-printable body), (text, its body)) when rendering once made them
-    # (``step_render``); used by ``as_bytes`` only while html and text are those very strings.
-    encoded_bodies: tuple | None = field(default=None, repr=False, compare=False)
+    # The quoted-printable bodies when rendering once can make them (``step_render.
+    # EncodedBodies``, each encoded when first asked for); used by ``as_bytes`` only while html
+    # and text are the very strings rendered.
+    encoded_bodies: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         # JSON-API providers read these fields and build the headers themselves: each value

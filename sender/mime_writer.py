@@ -328,9 +328,8 @@ def _body(message, text, which):
     """A part's quoted-printable body: encoded already when the message came with it
     (``encoded_bodies``, from rendering once) for this very text, else encoded here."""
     given = message.encoded_bodies
-    if given is not None and given[which][0] is text:
-        return given[which][1]
-    return _LINES.encode(text)
+    encoded = given.body(which, text) if given is not None else None
+    return encoded if encoded is not None else _LINES.encode(text)
 
 
 def _package_bytes(message):

@@ -40,7 +40,7 @@ class RenderedEmail:
     preheader: str
     html: str
     text: str
-    encoded_bodies: tuple | None = None     # see OutgoingMessage.encoded_bodies
+    encoded_bodies: object = None     # see OutgoingMessage.encoded_bodies
 
 
 class SourceKeepingLoader(jinja2.FileSystemLoader):

@@ -257,9 +257,9 @@ def render(env, static, personal, *, template, subject, preheader, label, key):
     context = {**step.plan.globals, **step.static, **personal}
     try:
         if step.subject_personal:
-            context["subject"] = compiled_string(env, subject).render(context).strip()
+            context["subject"] = _shared_render(compiled_string(env, subject), context).strip()
         if step.preheader_personal:
-            context["preheader"] = compiled_string(env, preheader).render(context).strip()
+            context["preheader"] = _shared_render(compiled_string(env, preheader), context).strip()
         values, branch = step.plan.values(context)
     except Exception:       # the per-person way raises it properly, naming the template
         return _per_person(counts, "a value could not be evaluated")
@@ -272,8 +272,38 @@ def render(env, static, personal, *, template, subject, preheader, label, key):
     counts.emails_once += 1
     html, text = variant.html.fill(values), variant.text.fill(values)
     return RenderedEmail(subject=context["subject"], preheader=context["preheader"], html=html,
-                         text=text, encoded_bodies=((html, variant.html.encode(values)),
-                                                    (text, variant.text.encode(values))))
+                         text=text, encoded_bodies=EncodedBodies(html, text, variant, values))
+
+
+class EncodedBodies:
+    """The quoted-printable bodies of an email rendered once (0: the HTML, 1: the text), each
+    encoded from the step's prepared lines when first asked for: a provider that takes the
+    HTML and the text as they are (an API) never asks, and never pays for it."""
+
+    __slots__ = ("parts", "values", "done")
+
+    def __init__(self, html, text, variant, values):
+        self.parts = ((html, variant.html), (text, variant.text))
+        self.values, self.done = values, {}
+
+    def body(self, which, text):
+        """Part ``which``'s encoded body while ``text`` is the very string rendered for it;
+        None for any other text (a body changed after composing is encoded anew)."""
+        rendered, pieces = self.parts[which]
+        if text is not rendered:
+            return None
+        found = self.done.get(which)
+        if found is None:
+            found = self.done[which] = pieces.encode(self.values)
+        return found
+
+
+def _shared_render(template, context):
+    """``template.render(context)`` for a ``context`` that holds the globals already: Jinja
+    takes it as it is (a shared context) instead of copying every global into a new dict for
+    each person."""
+    return template.environment.concat(template.root_render_func(
+        template.new_context(context, shared=True)))
 
 
 def _per_person(counts, reason):

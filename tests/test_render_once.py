@@ -193,6 +193,29 @@ def test_a_body_changed_after_composing_is_encoded_anew(shipped, make_drip):
     assert named_boundaries(raw) == named_boundaries(message.to_mime().as_bytes())
 
 
+def test_the_bodies_are_encoded_only_for_a_provider_that_sends_mime(shipped, make_drip):
+    """An API provider takes the HTML and the text as they are: composing for it encodes no
+    body. The MIME bytes, when asked for, encode each body once, to the reference bytes."""
+    from sender.providers.postmark.sending import PostmarkProvider
+
+    drip = make_drip(base_env(shipped))
+    campaign = drip.campaigns.get("glute-progression")
+    subscriber, step = SAMPLES[0].subscriber, campaign.steps[0]
+    message = compose(drip, subscriber, campaign, step, now=NOW, delivery_id=3)
+    item = PostmarkProvider(http=None).payload(message)
+    assert (item["HtmlBody"], item["TextBody"]) == (message.html, message.text)
+    assert message.encoded_bodies.done == {}
+    expected = reference_bytes(drip, subscriber, campaign, step, now=NOW, is_test=False,
+                               message_id=message.message_id)
+    assert named_boundaries(message.as_bytes()) == named_boundaries(expected)
+    assert sorted(message.encoded_bodies.done) == [0, 1]
+    # A body changed after composing is encoded anew, and the stale one is never encoded.
+    again = compose(drip, subscriber, campaign, step, now=NOW, delivery_id=4)
+    again.text += "P.S. edited\n"
+    assert b"P.S. edited" in again.as_bytes()
+    assert sorted(again.encoded_bodies.done) == [0]
+
+
 # --- hostile names and values, everywhere a value can land --------------------------------------
 PROBE_CAMPAIGN = """\
 window = "always"

@@ -32,3 +32,34 @@ def test_confirm_expires_unsubscribe_does_not():
     assert caught.value.expired
     unsub = SIGNER.make(UNSUBSCRIBE, "u")
     assert SIGNER.read(UNSUBSCRIBE, unsub, now=now + timedelta(days=400)) == "u"
+
+
+@pytest.mark.parametrize("uid", ["uid123", "x" * 300, "é漢字-☃", "", "5f0c2a9be41d7736a08e9c11",
+                                 "0123456789abcdef" * 4])
+def test_tokens_are_the_bytes_itsdangerous_makes_for_the_same_key_and_salt(uid):
+    """drip signs with the standard library's one-shot HMAC-SHA1 rather than itsdangerous'
+    own: every token is still exactly the one itsdangerous makes (and links in emails
+    already sent keep working)."""
+    from itsdangerous import TimestampSigner, URLSafeSerializer, URLSafeTimedSerializer
+
+    assert SIGNER.make(UNSUBSCRIBE, uid) == URLSafeSerializer(
+        "k" * 40, salt="drip-unsubscribe-v2").dumps(uid)
+    at = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+
+    class At(TimestampSigner):
+        def get_timestamp(self):
+            return int(at.timestamp())
+
+    assert SIGNER.make(CONFIRM, uid, now=at) == URLSafeTimedSerializer(
+        "k" * 40, salt="drip-confirm", signer=At).dumps(uid)
+
+
+def test_a_token_whose_payload_was_not_offered_to_zlib_reads_back():
+    """A short uid is signed without trying zlib (``SHORTEST_COMPRESSED``): even one that would
+    have compressed gets a token that reads back, and a long one is still compressed."""
+    now = datetime.now(UTC)
+    for uid in ["0" * 24, "ab" * 12, "0" * 100]:
+        for purpose in (UNSUBSCRIBE, CONFIRM):
+            assert SIGNER.read(purpose, SIGNER.make(purpose, uid, now=now), now=now) == uid
+    assert SIGNER.make(UNSUBSCRIBE, "0" * 100).startswith(".")
+    assert not SIGNER.make(UNSUBSCRIBE, "0" * 24).startswith(".")

@@ -54,6 +54,14 @@ class Store(ABC):
     def schema_version(self):
         """The number of the last migration applied."""
 
+    def refresh_statistics(self):
+        """Bring the query planner's picture of the tables up to date when they have changed
+        a lot since it was taken (a bulk import, a broadcast's rows, a run of sends), so the
+        claims and look-ups that follow are planned for the tables as they are. Returns the
+        tables refreshed. An engine whose plans do not depend on such statistics does
+        nothing."""
+        return []
+
     # --- subscribers -----------------------------------------------------------
     @abstractmethod
     def add_subscriber(self, email, *, name, timezone, tags, fields, status, consent, now):

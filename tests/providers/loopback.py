@@ -50,6 +50,7 @@ class Seen:
     path: str
     headers: dict
     body: bytes
+    client: tuple = ()      # the (host, port) it came from: one per connection
 
     def json(self):
         return json.loads(self.body)
@@ -87,7 +88,8 @@ class FakeApi:
 
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length))
+                seen = Seen(self.command, self.path, dict(self.headers), self.rfile.read(length),
+                            self.client_address)
                 with api.lock:
                     api.requests.append(seen)
                     reply = api.script.pop(0) if api.script else None
