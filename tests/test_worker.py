@@ -71,3 +71,22 @@ def test_sleep_until_next_due(drip):
     drip.store.conn.execute("UPDATE deliveries SET state = 'scheduled' WHERE step = 'one'")
     [one] = drip.store.deliveries(states=("scheduled",))
     assert seconds_until_next(drip, one.due_at - timedelta(seconds=30), 60) == 30
+
+
+def test_only_a_sending_process_of_its_own_changes_the_collector(run, monkeypatch):
+    """`drip send` in its own process (``main()``) looks at young objects every 20,000
+    allocations; the same command run inside another program (here, the tests) leaves that
+    program's collector alone, and `drip serve` is never changed (its requests leave cycles)."""
+    import gc
+
+    from sender.cli import cli
+
+    before = gc.get_threshold()
+    try:
+        assert run("send").exit_code == 0
+        assert gc.get_threshold() == before
+        monkeypatch.setattr(cli, "own_process", True, raising=False)
+        assert run("send").exit_code == 0
+        assert gc.get_threshold() == (20_000, 50, 100)
+    finally:
+        gc.set_threshold(*before)

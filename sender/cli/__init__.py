@@ -10,7 +10,6 @@ the HTTP client or the database layer.
 
 from __future__ import annotations
 
-import gc
 import importlib
 import os
 from pathlib import Path
@@ -148,9 +147,5 @@ def _warnings_to_log():
 
 def main():
     cli.warnings_to_log = True
-    # A sending run makes tens of thousands of short-lived objects a batch, which reference
-    # counting frees at once; the collector's default (a look at the young objects every 700
-    # allocations) scanned them over and over: about 9% of a worker's CPU. (The process only:
-    # tests that run commands in their own process keep the default.)
-    gc.set_threshold(20_000, 50, 100)
+    cli.own_process = True      # `drip send` and `drip worker` tune the collector (sending.py)
     cli(prog_name="drip")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import threading
@@ -174,6 +175,7 @@ def send(state, now, dry_run, limit, ahead, as_json):
         raise click.BadParameter(str(exc), param_hint="--ahead") from None
     show_bar = sys.stdout.isatty() and not as_json and not dry_run
     total = drip.store.count_due(moment) if show_bar else 0
+    _tune_gc()
     if show_bar and total:
         with click.progressbar(length=min(total, limit or total), label="Sending") as bar:
             report = dispatch.send_due(drip, now=moment, limit=limit, progress=bar.update,
@@ -200,6 +202,17 @@ def send(state, now, dry_run, limit, ahead, as_json):
                    "email(s) wait): see `drip status`", err=True)
     if report.trouble:
         raise SystemExit(1)
+
+
+def _tune_gc():
+    """In a `drip send` or `drip worker` process of its own (not a command run inside another
+    program, such as the tests), look at young objects every 20,000 allocations instead of
+    700. A batch makes tens of thousands of short-lived objects, which reference counting
+    frees at once, and almost no cycles; the default scanned them over and over: 6 to 9% of a
+    worker's CPU, with the same peak memory. (Not for `drip serve`: each web request leaves a
+    cycle holding its parsed form, which the default frees sooner.)"""
+    if getattr(click.get_current_context().find_root().command, "own_process", False):
+        gc.set_threshold(20_000, 50, 100)
 
 
 def _print_report(report):
@@ -244,6 +257,7 @@ def worker(state, interval, exit_when_idle):
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     click.echo(f"drip worker: sending through {drip.provider.name}; Ctrl-C to stop", err=True)
+    _tune_gc()
     run_worker(drip, clock=lambda: datetime.now(UTC).replace(microsecond=0), stop=stop,
                interval=interval, on_report=_print_report, exit_when_idle=exit_when_idle)
     click.echo("drip worker: stopped", err=True)
