@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 from datetime import date
 
-from . import broadcasts, ledger
+from . import broadcasts, ledger, send_ahead
 from .broadcast_audience import write_rows
 from .broadcast_schedule import Moment, check_not_past, parse_when
 from .broadcasts import name_of
@@ -216,21 +216,13 @@ def _cancel_rows(drip, campaign, *, now):
         with store.transaction():
             cancelled += sum(bool(ledger.cancel(store, row, ledger.BROADCAST_CANCELLED, message))
                              for row in rows)
-    held = [d for d in store.deliveries(campaign=campaign, states=(ledger.SENT,))
-            if d.sent_at and d.sent_at > now]
+    waiting = send_ahead.held(store, now, campaign=campaign)
     held_cancelled = 0
-    provider = drip.provider if held else None
-    for delivery in held:
-        try:
-            done = delivery.provider == provider.name and provider.cancel_scheduled(delivery)
-        except DripError as exc:
-            log.warning("could not cancel held delivery %s: %s", delivery.id, exc)
-            done = False
-        if done:
-            held_cancelled += ledger.held_cancelled(store, delivery, ledger.BROADCAST_CANCELLED,
-                                                    f"cancelled at {provider.name}: {message}")
+    for delivery in send_ahead.cancelled_at_provider(drip, waiting):
+        held_cancelled += ledger.held_cancelled(store, delivery, ledger.BROADCAST_CANCELLED,
+                                                f"cancelled at {drip.provider.name}: {message}")
     return {"cancelled": cancelled, "held_cancelled": held_cancelled,
-            "held_left": len(held) - held_cancelled}
+            "held_left": len(waiting) - held_cancelled}
 
 
 def status(drip, name, *, now):

@@ -34,33 +34,47 @@ def horizon(provider, ahead):
     return min(ahead, provider.max_schedule_ahead)
 
 
-def cancel_held(drip, subscriber, now, *, restore=False, code=None):
-    """Cancel this subscriber's emails held at the provider; returns how many were cancelled.
-    ``code`` is the reason recorded on those cancelled for good (ledger.UNSUBSCRIBED,
-    ledger.SUPPRESSED)."""
-    store = drip.store
-    held = [d for d in store.deliveries(subscriber_id=subscriber.id, states=(ledger.SENT,))
+def held(store, now, **where):
+    """Deliveries (``store.deliveries`` filters) handed ahead and still held at the provider:
+    recorded sent, with a send time still to come."""
+    return [d for d in store.deliveries(states=(ledger.SENT,), **where)
             if d.sent_at and d.sent_at > now]
-    if not held:
-        return 0
+
+
+def cancelled_at_provider(drip, deliveries):
+    """Ask the provider to cancel each held delivery; yields those it cancelled and logs the
+    others (another provider's, one that cannot cancel a single message, an error)."""
     provider = drip.provider
-    cancelled = 0
-    for delivery in held:
+    for delivery in deliveries:
         try:
             done = delivery.provider == provider.name and provider.cancel_scheduled(delivery)
         except DripError as exc:
             log.warning("could not cancel held delivery %s: %s", delivery.id, exc)
             done = False
-        if done and restore:
-            ledger.held_rescheduled(store, delivery,
-                                    f"held at {provider.name}; cancelled there by a pause")
-            cancelled += 1
-        elif done:
-            ledger.held_cancelled(store, delivery, code,
-                                  f"cancelled at {provider.name} before its send time")
-            cancelled += 1
+        if done:
+            yield delivery
         else:
             log.warning("delivery %s (%s/%s) is held at %s for %s and could not be cancelled",
                         delivery.id, delivery.campaign, delivery.step, delivery.provider,
                         delivery.sent_at.isoformat())
+
+
+def cancel_held(drip, subscriber, now, *, restore=False, code=None):
+    """Cancel this subscriber's emails held at the provider; returns how many were cancelled.
+    ``code`` is the reason recorded on those cancelled for good (ledger.UNSUBSCRIBED,
+    ledger.SUPPRESSED)."""
+    store = drip.store
+    waiting = held(store, now, subscriber_id=subscriber.id)
+    if not waiting:
+        return 0
+    name = drip.provider.name
+    cancelled = 0
+    for delivery in cancelled_at_provider(drip, waiting):
+        if restore:
+            ledger.held_rescheduled(store, delivery,
+                                    f"held at {name}; cancelled there by a pause")
+        else:
+            ledger.held_cancelled(store, delivery, code,
+                                  f"cancelled at {name} before its send time")
+        cancelled += 1
     return cancelled
