@@ -19,7 +19,7 @@ from sender.config import Settings
 from sender.dispatch import send_due
 from sender.drip import Drip
 from sender.errors import InvalidInput
-from sender.providers.base import ACCEPTED, Provider, SendResult
+from sender.providers.base import ACCEPTED, SCHEDULED, Provider, SendResult
 from tests.broadcast_support import NINE_LOCAL, SCHEDULED_AT, ZONES, person, write_broadcast
 from tests.conftest import at
 
@@ -323,3 +323,45 @@ def test_a_file_edited_after_its_emails_began_holds_the_rest_until_put_back(drip
     assert len(bodies) == 2 and not any("$400" in b for b in bodies)
     [entry] = Archive(drip.settings).entries(drip.store, drip.templates)
     assert entry.name == NAME
+
+
+class Holding(Recording):
+    """Holds mail until its send time, and cancels what it holds, except for one address."""
+
+    name = "holding"
+    batch_size = 50
+    max_schedule_ahead = timedelta(hours=72)
+
+    def __init__(self, refuses):
+        super().__init__()
+        self.refuses, self.cancelled = refuses, []
+
+    def send(self, messages):
+        super().send(messages)
+        return [SendResult(m.delivery_id, SCHEDULED if m.send_at else ACCEPTED,
+                           provider_message_id=f"h{m.delivery_id}") for m in messages]
+
+    def cancel_scheduled(self, delivery):
+        if delivery.subscriber_id == self.refuses:
+            return False
+        self.cancelled.append(delivery.id)
+        return True
+
+
+def test_cancel_takes_back_what_the_provider_still_holds(engine_env, make_drip, project):
+    drip = make_drip(engine_env)
+    chosen, _ = readers(drip)
+    write_broadcast(project, NAME, segment="tag:local", when="Tue 09:00 local")
+    runs.schedule(drip, broadcasts.load(drip.settings, NAME), now=SCHEDULED_AT)
+    refuses = chosen["la"].id
+    drip.provider = Holding(refuses)
+    report = send_due(drip, now=at("2026-03-09T12:00Z"), ahead=timedelta(hours=48))
+    held = [r for r in sent_rows(drip).values() if r.state == "sent" and r.sent_at == r.due_at]
+    assert report.sent == len(held) == len(chosen)       # each held until her 09:00
+    done = runs.cancel(drip, NAME, now=at("2026-03-09T13:00Z"))
+    assert (done["held_cancelled"], done["held_left"]) == (len(chosen) - 1, 1)
+    rows = sent_rows(drip)
+    assert sorted(drip.provider.cancelled) == sorted(r.id for r in rows.values()
+                                                     if r.subscriber_id != refuses)
+    assert Counter((r.state, r.reason) for r in rows.values()) == Counter(
+        {("cancelled", ledger.BROADCAST_CANCELLED): len(chosen) - 1, ("sent", None): 1})
