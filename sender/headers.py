@@ -28,13 +28,15 @@ _LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Lone surrogates (JSON can carry them; no encoding can store them) and noncharacters.
 _NOT_TEXT = re.compile("[\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+# Every character that may not go into a header, as one class (a scan without alternatives
+# runs at twice the speed of one with '=?' as another branch: that is looked for apart).
 _NOT_IN_HEADERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufdd0-\ufdef"
-                             r"\ufffe\uffff]|=\?")
+                             r"\ufffe\uffff]")
 
 
 def header_problem(text):
     """Why ``text`` may not go into an email header, or None when it may."""
-    if _NOT_IN_HEADERS.search(text) is None:          # the usual case: one scan
+    if _NOT_IN_HEADERS.search(text) is None and "=?" not in text:     # the usual case
         return None
     if any(c in text for c in _LINE_BREAKS):
         return "contains a line break, which could inject headers"

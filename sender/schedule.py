@@ -185,13 +185,22 @@ _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,3}")
 _NOT_ZONES = {"localtime", "posixrules", "Factory"}
 
 
+_ZONES = {}        # name -> ZoneInfo, for names already checked (a few hundred at most)
+
+
 def zone(name):
     """Return the IANA time zone ``name`` or raise InvalidInput naming it."""
+    found = _ZONES.get(name) if isinstance(name, str) else None
+    if found is not None:
+        return found
     try:
         if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.fullmatch(name) \
                 or name in _NOT_ZONES or name.startswith(("posix/", "right/")):
             raise ValueError(name)
-        return ZoneInfo(name)
+        found = ZoneInfo(name)
+        if len(_ZONES) < 1024:
+            _ZONES[name] = found
+        return found
     except (ZoneInfoNotFoundError, ValueError, TypeError, RecursionError):
         raise InvalidInput(
             f"unknown time zone {str(name)[:80]!r}: use an IANA name such as America/New_York "

@@ -1,3 +1,5 @@
+import base64
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,8 +36,14 @@ def test_confirm_expires_unsubscribe_does_not():
     assert SIGNER.read(UNSUBSCRIBE, unsub, now=now + timedelta(days=400)) == "u"
 
 
+# Letters, digits, '-' and '_' that zlib would not shorten (so itsdangerous does not compress
+# them either), 61 and 62 characters long: around the longest uid signed the short way.
+MIXED = base64.urlsafe_b64encode(hashlib.sha512(b"drip").digest()).decode()
+
+
 @pytest.mark.parametrize("uid", ["uid123", "x" * 300, "é漢字-☃", "", "5f0c2a9be41d7736a08e9c11",
-                                 "0123456789abcdef" * 4])
+                                 "0123456789abcdef" * 4, MIXED[:61], MIXED[:62], "A-Z_09",
+                                 'quote"back\\slash', "tab\tnew\nline", "a.b", "/"])
 def test_tokens_are_the_bytes_itsdangerous_makes_for_the_same_key_and_salt(uid):
     """drip signs with the standard library's one-shot HMAC-SHA1 rather than itsdangerous'
     own: every token is still exactly the one itsdangerous makes (and links in emails

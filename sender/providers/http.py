@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cached_property
 
 import requests
 import urllib3
@@ -34,7 +35,7 @@ from requests.adapters import HTTPAdapter
 from ..config import HTTP_ATTEMPTS, HTTP_MAX_WAIT
 from ..errors import DripError, ProviderError
 from ..logging_setup import Masker
-from .base import REJECTED, RETRY, UNKNOWN, Provider, SendResult
+from .base import ACCEPTED, REJECTED, RETRY, SCHEDULED, UNKNOWN, Provider, SendResult
 
 log = logging.getLogger("drip.providers.http")
 
@@ -49,11 +50,17 @@ class Answer:
     status: int | None
     headers: dict = field(default_factory=dict)
     body: object = None          # parsed JSON, or None
-    text: str = ""               # the raw body (masked), for error messages
     error: str | None = None     # a transport error (timeout, reset, refused)
     retry_after: float | None = None
     bad_json: bool = False
     ambiguous: bool = False      # the request may have been processed (timeout, drop after send)
+    source: object = field(default=None, repr=False, compare=False)   # () -> ``text``
+
+    @cached_property
+    def text(self):
+        """The raw body with every secret masked, for error messages: made when first read,
+        so an answer that goes well (a batch of 500, say) is never decoded and masked."""
+        return "" if self.source is None else self.source()
 
     @property
     def ok(self):
@@ -227,15 +234,16 @@ class HttpClient:
                                           "was sent (it may or may not have sent)"))
         except requests.RequestException as exc:
             return Answer(None, error=self.mask(f"{self.name}: request failed ({exc})"))
-        text = self.mask(response.text)
-        answer = Answer(response.status_code, dict(response.headers), text=text,
-                        retry_after=parse_retry_after(response.headers.get("Retry-After")))
+        answer = Answer(response.status_code, dict(response.headers),
+                        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                        source=lambda: self.mask(response.text))
         if response.content:
             try:
                 answer.body = response.json()
             except ValueError:
                 answer.bad_json = True
-        log.debug("%s <- %s %s", self.name, response.status_code, text[:500])
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s <- %s %s", self.name, response.status_code, answer.text[:500])
         return answer
 
 
@@ -289,6 +297,7 @@ class HttpProvider(Provider):
     def __init__(self, http):
         self.http = http
         self._stopped = None
+        self._proven = False        # the provider has taken a message: the key works
 
     def requests_for(self, messages):
         """Groups of messages sent in one request each; default one message per request."""
@@ -313,10 +322,16 @@ class HttpProvider(Provider):
         if not groups:
             return []
         results = {id(m): None for m in messages}
-        # The first request alone: a bad key stops the run before anything else is sent.
-        for message, result in zip(groups[0], self.send_request(groups[0]), strict=True):
-            results[id(message)] = result
-        rest = groups[1:]
+        rest = groups
+        if not self._proven:
+            # The first request alone until the provider has taken a message: a bad key
+            # stops the run before anything else is sent. After that every request of a
+            # hand-off goes at once (DRIP_CONCURRENCY); a key revoked meanwhile stops the
+            # run at the next call (``_guarded``).
+            for message, result in zip(groups[0], self.send_request(groups[0]), strict=True):
+                results[id(message)] = result
+                self._proven = self._proven or result.outcome in (ACCEPTED, SCHEDULED)
+            rest = groups[1:]
         workers = min(self.concurrency, len(rest))
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix=f"drip-{self.name}") as pool:

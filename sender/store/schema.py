@@ -384,6 +384,17 @@ STEPS = [
         );
         CREATE INDEX broadcasts_state ON broadcasts (state, first_at);
         """),
+    # Room on each page of the ledger (PostgreSQL): every hand-off writes a row three times
+    # (claimed, marked handed, recorded). The mark changes no indexed column, so PostgreSQL
+    # can write it beside the row without touching any of the ledger's indexes, but only if
+    # the row's page has room; filled to the brim, the mark went to another page and into
+    # every index. Pages are now filled to 60% (from here on: the rows already written keep
+    # their pages), which leaves room for the claim's and the mark's new versions: in the
+    # workers benchmark the database then uses about a seventh less CPU an email, and the
+    # table ends smaller, each page reusing its own space. SQLite has no such setting.
+    ("m013_room_on_each_page", {
+        "sqlite": "",
+        "postgresql": "ALTER TABLE deliveries SET (fillfactor = 60);"}),
 ]
 
 

@@ -4,6 +4,7 @@ and Prism mocks of the providers' own specs."""
 
 from __future__ import annotations
 
+import json
 import re
 from email import message_from_bytes, policy
 
@@ -119,4 +120,5 @@ def test_composed_messages_pass_each_providers_spec(prism, drip, name):
         assert feedback.encode() in bodies
         assert list_id.split(" ")[1].encode() in bodies
     if name == "postmark":
-        assert b'"MessageStream": "outbound"' in bodies and b'"MessageStream": "broadcast"' in bodies
+        streams = [item["MessageStream"] for a in answers for item in json.loads(a.request.body)]
+        assert streams == ["outbound", "broadcast"]

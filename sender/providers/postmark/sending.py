@@ -16,6 +16,8 @@ metadata (``GET /messages/outbound?metadata_delivery_id=...``), in each of the t
 from __future__ import annotations
 
 import base64
+import json
+from json.encoder import encode_basestring_ascii as _quote
 
 from ...errors import ProviderError
 from ...identity import TRANSACTIONAL
@@ -58,33 +60,42 @@ class PostmarkProvider(HttpProvider):
         return [messages[i:i + self.batch_size] for i in range(0, len(messages), self.batch_size)]
 
     def payload(self, message):
-        item = {
-            "From": str(message.sender),
-            "To": str(message.to),
-            "Subject": message.subject,
-            "HtmlBody": message.html,
-            "TextBody": message.text,
-            "Headers": [{"Name": "Message-ID", "Value": message.message_id}]
-            + [{"Name": k, "Value": v} for k, v in message.headers.items()],
-            "MessageStream": self.stream_for(message),
-            "TrackOpens": False,
-        }
+        """The message as Postmark's JSON object (``item_json``, read back)."""
+        return json.loads(self.item_json(message))
+
+    def item_json(self, message):
+        """The message as one item of a batch, written as JSON text directly: each value
+        quoted and escaped by the ``json`` module's own C function, the keys and structure
+        fixed. A batch of 500 is then one join, instead of 500 nests of dicts and lists that
+        the encoder walks value by value (a tenth of a worker's CPU went on that)."""
+        headers = ",".join(f'{{"Name":{_quote(name)},"Value":{_quote(value)}}}' for name, value
+                           in (("Message-ID", message.message_id), *message.headers.items()))
+        parts = [f'{{"From":{_quote(str(message.sender))},"To":{_quote(str(message.to))},'
+                 f'"Subject":{_quote(message.subject)},"HtmlBody":{_quote(message.html)},'
+                 f'"TextBody":{_quote(message.text)},"Headers":[{headers}],'
+                 f'"MessageStream":{_quote(self.stream_for(message))},"TrackOpens":false']
         if message.reply_to and message.reply_to != message.sender:
-            item["ReplyTo"] = str(message.reply_to)
+            parts.append(f',"ReplyTo":{_quote(str(message.reply_to))}')
         if message.tag:
-            item["Tag"] = message.tag[:TAG_MAX]
+            parts.append(f',"Tag":{_quote(message.tag[:TAG_MAX])}')
         metadata = {k[:METADATA_KEY_MAX]: str(v)[:METADATA_VALUE_MAX]
                     for k, v in message.metadata.items() if v not in (None, "")}
         if metadata:
-            item["Metadata"] = dict(list(metadata.items())[:METADATA_MAX_FIELDS])
+            parts.append(',"Metadata":{' + ",".join(
+                f"{_quote(k)}:{_quote(v)}" for k, v in list(metadata.items())[:METADATA_MAX_FIELDS])
+                + "}")
         if message.attachments:
-            item["Attachments"] = [{"Name": a.filename, "ContentType": a.content_type,
-                                    "Content": base64.b64encode(a.data).decode("ascii")}
-                                   for a in message.attachments]
-        return item
+            parts.append(',"Attachments":[' + ",".join(
+                f'{{"Name":{_quote(a.filename)},"ContentType":{_quote(a.content_type)},'
+                f'"Content":"{base64.b64encode(a.data).decode("ascii")}"}}'
+                for a in message.attachments) + "]")
+        parts.append("}")
+        return "".join(parts)
 
     def send_request(self, group):
-        answer = self.http.request("POST", "/email/batch", json=[self.payload(m) for m in group])
+        body = "[" + ",".join(self.item_json(m) for m in group) + "]"
+        answer = self.http.request("POST", "/email/batch", data=body.encode("ascii"),
+                                   headers={"Content-Type": "application/json"})
         body = answer.body
         if answer.status == 422 and isinstance(body, dict):
             self._check_stop(body, answer.status, answer.text)
@@ -112,10 +123,10 @@ class PostmarkProvider(HttpProvider):
 
     def _item(self, message, item, answer):
         code = item.get("ErrorCode", 0) if isinstance(item, dict) else 0
-        text = self.http.mask(str(item.get("Message", ""))) if isinstance(item, dict) else ""
         if code == 0:
             return SendResult(message.delivery_id, ACCEPTED,
                               provider_message_id=item.get("MessageID"))
+        text = self.http.mask(str(item.get("Message", ""))) if isinstance(item, dict) else ""
         self._check_stop(item, answer.status, answer.text)
         return SendResult(message.delivery_id, REJECTED,
                           error=f"postmark ErrorCode {code}: {text}",

@@ -73,7 +73,7 @@ class SubscriberQueries:
         """{value: subscriber} for subscribers whose ``column`` is one of ``values``."""
         found = {}
         for condition, params in self.dialect.batches(column, values):
-            for row in self._x(f"SELECT * FROM subscribers WHERE {condition}", params):
+            for row in self._x(f"SELECT * FROM subscribers WHERE {condition}", params).fetchall():
                 found[row[column]] = self.dialect.subscriber(row)
         return found
 
