@@ -1,25 +1,34 @@
 """Workers benchmark: 1 against 4 `drip worker` processes on PostgreSQL, sending through a
-loopback Postmark that answers each request after 50 ms, as a distant API would.
+loopback provider that answers each request after 50 ms, as a distant API would.
 
-    python benchmarks/workers.py                        # 10,000 deliveries, 1 then 4 workers
-    python benchmarks/workers.py --deliveries 20000 --sqlite   # and SQLite, 1 then 2
+    python benchmarks/workers.py --provider sendgrid --deliveries 2000 --rounds 3
+    python benchmarks/workers.py --deliveries 50000 --rounds 3 --sqlite
+
+Two kinds of provider. SendGrid takes one message a request, four requests at a time per
+worker: a worker mostly waits for the network, the case the target is about (the work is
+I/O-bound there). Postmark (the default) takes 500 a request: a worker then spends about
+twice as long on its CPU as on the wait, and on a small machine the cores, not the
+workers, set the ceiling.
 
 For each case: a throwaway PostgreSQL server (as the tests start one: ``tests/support.py``),
 a fresh database with N active subscribers, each with one delivery due; the loopback
-server that speaks Postmark's batch API (``tests/providers/loopback.py``, the one the
-provider tests and ``benchmarks/providers.py`` use); then W real `drip worker
---exit-when-idle` processes started at once. A figure is N over the seconds from starting
-the processes to the last one's exit (their start-up included); N over the seconds the
-server was busy with them (from the first request's arrival to the last one's answer); and
-the rate while every worker was sending (from the last worker's first request to the first
-worker's last: no start-up, no finish, the rate long-running workers keep up); and the
-ratio of 4 workers to 1 of each, against the target of 3x. CPU is each side's: the
-workers', PostgreSQL's (every server process, counted after the seeding connection ended)
-and this process's (the loopback API).
+server of ``tests/providers/loopback.py`` (the one the provider tests and
+``benchmarks/providers.py`` use); then W real `drip worker --exit-when-idle` processes
+started at once. A figure is N over the seconds from starting the processes to the last
+one's exit (their start-up included); N over the seconds the server was busy with them (from
+the first request's arrival to the last one's answer); and, where each worker holds one
+connection (Postmark), the rate while every worker was sending (from the last worker's first
+request to the first worker's last: no start-up, no finish, the rate long-running workers
+keep up); and the ratio of 4 workers to 1 of each, against the target of 3x. With
+``--rounds`` the pair runs again (every other round in the other order) and the medians are
+reported. CPU is each side's: the workers', PostgreSQL's (every server process, counted
+after the seeding connection ended) and this process's (the loopback API, which answers a
+Postmark batch without decoding it: ``answer_quickly``).
 
 Only what really went counts: every delivery must be stored as sent, with the provider's
-message id, and the server must have received each exactly once; otherwise the problems
-are printed and the run exits with status 1, with no figure for that case.
+message id, and the server must have received each exactly once (every request body is
+decoded after the run); otherwise the problems are printed and the run exits with status 1,
+with no figure for that case.
 """
 
 from __future__ import annotations
@@ -329,8 +338,11 @@ def main(argv=None):
         try:
             for number in range(args.rounds):
                 cases = {}
-                for workers in (1, args.workers):
-                    database = server.create_database(f"r{number}w{workers}")
+                # Every other round the other way round, so that neither case always runs
+                # second; each case on a fresh database that replaces the last one, so no
+                # earlier case's autovacuum runs during (and is counted in) the next.
+                for workers in (1, args.workers)[::1 if number % 2 == 0 else -1]:
+                    database = server.create_database("bench")
                     cases[workers] = run_case(
                         workdir, f"r{number}pg{workers}", database, args.deliveries, workers,
                         args.latency, extra, data_dir=server.data, provider=args.provider)
@@ -340,7 +352,7 @@ def main(argv=None):
         if args.sqlite:
             for number in range(args.rounds):
                 cases = {}
-                for workers in (1, 2):
+                for workers in (1, 2)[::1 if number % 2 == 0 else -1]:
                     cases[workers] = run_case(
                         workdir, f"r{number}sqlite{workers}",
                         str(workdir / f"r{number}sqlite{workers}.db"), args.deliveries, workers,

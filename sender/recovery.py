@@ -12,11 +12,20 @@ again.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import ledger
 from .compose import message_id
 from .errors import DripError
 from .handoff import compose_for, record_all, write_counted
-from .providers.base import ACCEPTED, RECONCILED_NOT_SENT, RECONCILED_SENT, SCHEDULED, UNKNOWN
+from .providers.base import (
+    ACCEPTED,
+    RECONCILED_NOT_SENT,
+    RECONCILED_SENT,
+    RETRY,
+    SCHEDULED,
+    UNKNOWN,
+)
 
 NEEDS_DECISION = ("interrupted during hand-off and the provider cannot tell whether it was "
                   "sent; decide with `drip resolve {id} --as sent|resend`")
@@ -101,14 +110,19 @@ def _replay(drip, handed, now, report):
             left += group      # not the request that was sent: ask the provider instead
             continue
         by_id = {d.id: d for d in group}
+        # A replay the provider cannot take now (busy, limited) says nothing of the first
+        # request, which may have gone: it is no new request to schedule with a new key, but
+        # stays handed, to be replayed with the same key at the next look.
         results = provider.send(messages)
+        later = {r.delivery_id for r in results if r.outcome == RETRY}
+        results = [replace(r, outcome=UNKNOWN) if r.delivery_id in later else r for r in results]
         record_all(drip, messages, results, by_id, now, report, people)
         report.recovered += sum(1 for r in results if r.outcome in (ACCEPTED, SCHEDULED))
         # The replay was the way to know; if even it cannot tell (the provider kept the key
         # with another body, or is still busy with it), the coach decides.
         batch, counted = ledger.Batch(store), {}
         for message, result in zip(messages, results, strict=True):
-            if result.outcome == UNKNOWN:
+            if result.outcome == UNKNOWN and message.delivery_id not in later:
                 delivery = by_id[message.delivery_id]       # the claim this run holds
                 ledger.wait_for_decision(batch, delivery, NEEDS_DECISION.format(id=delivery.id))
                 counted[delivery.id] = ("undecided", None)

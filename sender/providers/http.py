@@ -253,7 +253,10 @@ def _preview(kwargs):
     elif "files" in kwargs:
         text = str([(k, v[1] if v[0] is None else f"<file {v[0]}>") for k, v in kwargs["files"]])
     else:
-        text = str(kwargs.get("data", ""))
+        data = kwargs.get("data", "")
+        # A body written as bytes (JSON) is shown as the text it is, in which the masker
+        # knows every form of a key, never as the repr of bytes, which doubles each escape.
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
     return text if len(text) <= 2000 else text[:2000] + "..."
 
 
@@ -316,7 +319,10 @@ class HttpProvider(Provider):
 
     def send(self, messages):
         if self._stopped is not None:
-            raise self._stopped
+            # A stop met after others of a hand-off went out ends this run, once: the next run
+            # (a worker keeps its provider) asks again, its first request alone.
+            stopped, self._stopped, self._proven = self._stopped, None, False
+            raise stopped
         self.check_schedulable(messages)
         groups = self.requests_for(messages)
         if not groups:
@@ -326,33 +332,45 @@ class HttpProvider(Provider):
         if not self._proven:
             # The first request alone until the provider has taken a message: a bad key
             # stops the run before anything else is sent. After that every request of a
-            # hand-off goes at once (DRIP_CONCURRENCY); a key revoked meanwhile stops the
-            # run at the next call (``_guarded``).
+            # hand-off goes at once (DRIP_CONCURRENCY).
             for message, result in zip(groups[0], self.send_request(groups[0]), strict=True):
                 results[id(message)] = result
                 self._proven = self._proven or result.outcome in (ACCEPTED, SCHEDULED)
             rest = groups[1:]
+        met = []        # the stopping error met so far: a group not yet sent is not sent
+
+        def caught(group):
+            """One group's results, or the stopping error it met (a refused key)."""
+            if met:
+                return met[0]
+            try:
+                return self.send_request(group)
+            except ProviderError as exc:
+                met.append(exc)
+                return exc
+
         workers = min(self.concurrency, len(rest))
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix=f"drip-{self.name}") as pool:
-                outcomes = list(pool.map(self._guarded, rest))
+                outcomes = list(pool.map(caught, rest))
         else:
-            outcomes = [self._guarded(group) for group in rest]
-        for group, group_results in zip(rest, outcomes, strict=True):
-            for message, result in zip(group, group_results, strict=True):
+            outcomes = [caught(group) for group in rest]
+        stops = [o for o in outcomes if isinstance(o, ProviderError)]
+        if stops and len(stops) == len(groups):
+            # Every request of it was refused (a key revoked, an account stopped): nothing
+            # went, so the run stops here and the whole hand-off goes back untouched.
+            self._proven = False
+            raise stops[0]
+        for group, outcome in zip(rest, outcomes, strict=True):
+            if isinstance(outcome, ProviderError):
+                # Others of this hand-off went out: what went is recorded, this group (sent
+                # and refused, or not sent at all) is tried again later, and the run stops at
+                # the next call.
+                self._stopped = self._stopped or outcome
+                outcome = [SendResult(m.delivery_id, RETRY, error=str(outcome)) for m in group]
+            for message, result in zip(group, outcome, strict=True):
                 results[id(message)] = result
         return [results[id(m)] for m in messages]
-
-    def _guarded(self, group):
-        """Send one group; a stopping error after others went out is recorded as a retry
-        for this group (so what was sent is recorded) and raised at the next ``send``."""
-        if self._stopped is not None:
-            return [SendResult(m.delivery_id, RETRY, error=str(self._stopped)) for m in group]
-        try:
-            return self.send_request(group)
-        except ProviderError as exc:
-            self._stopped = exc
-            return [SendResult(m.delivery_id, RETRY, error=str(exc)) for m in group]
 
     def check_schedulable(self, messages):
         if self.max_schedule_ahead is None and any(m.send_at for m in messages):

@@ -5,6 +5,7 @@ a bad key stopping the run, a crash between send and record, and what each reque
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ from sender.providers.base import (
 from sender.providers.http import RateLimiter, parse_retry_after
 from sender.providers.resend.sending import idempotency_key
 
-from .conftest import KEYS, NOW, PDF, Reply, Sleeps, make_message, make_provider
+from .conftest import KEYS, NOW, PDF, Reply, Sleeps, make_message, make_provider, speaks
 
 PROVIDERS = ["postmark", "sendgrid", "mailgun", "resend"]
 
@@ -395,6 +396,24 @@ def test_debug_log_masks_the_key(fake_api, caplog):
     assert KEYS["postmark"] not in text
 
 
+def test_debug_log_masks_a_key_with_quotes_and_backslashes_inside_a_request_body(fake_api,
+                                                                                 caplog):
+    """A key written into a message's body (pasted into a template, say) goes in the request
+    JSON-escaped; the debug log shows the body as text, in which the masker knows that form.
+    Shown as Python's repr of the bytes, every escape doubled, it went unmasked."""
+    secret = 'pa"ss\\word-0123456789'
+    api = fake_api("postmark")
+    message = make_message(1)
+    message.text = "the key is " + secret
+    with caplog.at_level(logging.DEBUG, logger="drip"):
+        make_provider("postmark", api.url, key=secret).send([message])
+    request = next(r.getMessage() for r in caplog.records if "/email/batch" in r.getMessage())
+    assert f"the key is {MASK}" in request
+    escaped = json.dumps(secret)[1:-1]
+    assert secret not in request and escaped not in request
+    assert escaped.replace("\\", "\\\\") not in request
+
+
 # --- a crash between send and record ----------------------------------------------------------
 class CrashAfterSend:
     """The real provider, then a crash before dispatch can record the answer."""
@@ -491,6 +510,81 @@ def test_crash_with_resend_replays_the_identical_batch_with_its_key(fake_api, en
     assert sorted(e["to"][0] for e in api.default.delivered) == [
         'P 0 <p0@example.com>', 'P 1 <p1@example.com>', 'P 2 <p2@example.com>']
     assert {d.state for d in welcome_rows(drip2)} == {"sent"}
+
+
+def test_a_replay_refused_for_a_bad_key_stays_handed_and_goes_once_with_its_key(fake_api, env,
+                                                                                make_drip):
+    """A run of a worker whose provider has already taken mail: the replay of an interrupted
+    hand-off is refused 401 (the key is being rotated). The run stops with the key named and
+    the row stays handed, with the attempt it was made with, so the next run replays the very
+    same request (same key): Resend delivers it once. Recorded as a retry instead, it went
+    back to the schedule as a new request with a new key, and was delivered twice."""
+    api = fake_api("resend")
+    resend = api.default
+    provider = make_provider("resend", api.url)
+    drip = make_drip(env, provider=provider)
+    add_people(drip, 2)
+    assert dispatch.send_due(drip, now=NOW + timedelta(minutes=1), limit=1).sent == 1
+    with pytest.raises(SystemExit):
+        dispatch.send_due(make_drip(env, provider=CrashAfterSend(provider)),
+                          now=NOW + timedelta(minutes=2))
+    api.default = lambda seen: Reply(401, {"statusCode": 401, "message": "API key is invalid"})
+    with pytest.raises(ProviderError, match="RESEND_API_KEY"):
+        dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=30))
+    handed = [d for d in welcome_rows(drip) if d.state == "sending"]
+    assert [(d.attempts, d.handed_at is not None) for d in handed] == [(0, True)]
+    api.default = resend
+    report = dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=60))
+    assert report.recovered == 1
+    assert sorted(e["to"][0] for e in resend.delivered) == ["P 0 <p0@example.com>",
+                                                           "P 1 <p1@example.com>"]
+    assert {d.state for d in welcome_rows(drip)} == {"sent"}
+    keys = [r.headers["Idempotency-Key"] for r in api.requests if r.path == "/emails/batch"]
+    assert len(keys) == 4 and len(set(keys[1:])) == 1      # the crashed one, refused, replayed
+
+
+def test_a_replay_the_provider_cannot_take_now_is_replayed_later_with_its_key(fake_api, env,
+                                                                              make_drip):
+    """The replay of an interrupted hand-off meets a provider that keeps answering 503. That
+    is no answer about the first request, which may have gone: the row stays handed, with the
+    attempt it was made with, and the next look replays the very same request (same key), so
+    Resend delivers it once. Recorded as a retry, it went back to the schedule as a new
+    request with a new key, and was delivered twice."""
+    api = fake_api("resend")
+    resend = api.default
+    provider = make_provider("resend", api.url)
+    add_people(make_drip(env, provider=provider), 1)
+    with pytest.raises(SystemExit):
+        dispatch.send_due(make_drip(env, provider=CrashAfterSend(provider)),
+                          now=NOW + timedelta(minutes=1))
+    api.default = lambda seen: Reply(503, {"statusCode": 503, "message": "busy"})
+    report = dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=30))
+    assert report.retried == 0 and report.undecided == 0
+    (row,) = welcome_rows(make_drip(env))
+    assert (row.state, row.attempts, row.handed_at is not None) == ("sending", 0, True)
+    api.default = resend
+    report = dispatch.send_due(make_drip(env, provider=provider), now=NOW + timedelta(minutes=60))
+    assert report.recovered == 1
+    assert [e["to"][0] for e in resend.delivered] == ["P 0 <p0@example.com>"]
+    (row,) = welcome_rows(make_drip(env))
+    assert row.state == "sent"
+    keys = {r.headers["Idempotency-Key"] for r in api.requests if r.path == "/emails/batch"}
+    assert len(keys) == 1
+
+
+def test_a_stop_ends_the_run_not_the_worker(fake_api):
+    """A provider kept for a worker's life: once it has taken mail, an account that stops
+    sending (Postmark 405) stops that run, untouched; after the account is put right the next
+    run sends. A stop that outlived its run kept every later run from even asking."""
+    api = fake_api("postmark")
+    provider = make_provider("postmark", api.url)
+    assert [r.outcome for r in provider.send([make_message(1)])] == [ACCEPTED]
+    api.default = lambda seen: Reply(422, {"ErrorCode": 405, "Message": "Not allowed to send"})
+    with pytest.raises(ProviderError, match="not allowed to send"):
+        provider.send([make_message(2)])
+    api.default = speaks("postmark")
+    assert [r.outcome for r in provider.send([make_message(2)])] == [ACCEPTED]
+    assert len(api.requests) == 3
 
 
 def test_resend_crash_before_the_hand_off_is_sent_again_without_asking(fake_api, env, make_drip):
