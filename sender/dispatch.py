@@ -29,7 +29,7 @@ import time
 from contextlib import nullcontext
 from datetime import timedelta
 
-from . import brake, branches, ledger, step_rules, sunset
+from . import brake, branches, ledger, step_render, step_rules, sunset
 from .broadcast_runs import changed_since_start, start_due
 from .broadcasts import ENTRY as BROADCAST
 from .broadcasts import PREFIX as broadcast_prefix
@@ -108,7 +108,9 @@ def send_due(drip, *, now, limit=None, dry_run=False, progress=None, stop=None,
                                  subscriber_id=subscriber_id, due_by=now + reach)
         if not batch:
             break
-        _send_batch(drip, batch, now, report, pending_campaign, ahead=bool(reach), stamp=stamp)
+        with step_render.one_version(drip.templates):     # a batch: one version of each step
+            _send_batch(drip, batch, now, report, pending_campaign, ahead=bool(reach),
+                        stamp=stamp)
         if progress:
             progress(len(batch))
     return report

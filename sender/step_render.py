@@ -15,8 +15,9 @@ counts them, with the reason.
 
 The cache hangs off the Jinja environment: a hot reload (a new environment) starts afresh,
 and under an environment that reloads templates (the CLI's), a template file changed on disk
-is planned again. The test flag and everything else the context shares is in the step's key;
-per-person values, a confirmation link's time included, are never in a rendered skeleton.
+is planned again (within a batch of a send run, from the next batch on: ``one_version``).
+The test flag and everything else the context shares is in the step's key; per-person
+values, a confirmation link's time included, are never in a rendered skeleton.
 Pictures and the guide's attachment flag are read when a step is rendered once, so within
 one environment they are what they were then. Sizes are bounded.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from jinja2 import meta
@@ -146,6 +148,7 @@ class _Cache:
         self.steps = {}         # step key -> _Step | reason
         self.variants = 0       # made since the last clearing
         self.stats = RenderStats()
+        self.looked = None      # within ``one_version``: the plans whose files were looked at
 
     def made_variant(self):
         """Count one more step rendered once; past VARIANTS_KEPT, every step forgets its."""
@@ -159,7 +162,7 @@ class _Cache:
 
     def step(self, env, key, static, personal, template, subject, preheader, label):
         found = self.steps.get(key)
-        if isinstance(found, _Step) and not found.plan.current(env):
+        if isinstance(found, _Step) and not self._current(found.plan, env):
             with self.lock:
                 self.plans.clear()
                 self.layouts.clear()
@@ -168,11 +171,24 @@ class _Cache:
             found = None
         if found is None:
             found = self._make_step(env, static, personal, template, subject, preheader, label)
+            looked = self.looked
+            if looked is not None and isinstance(found, _Step):
+                looked.add(id(found.plan))          # planned from the files as they are now
             with self.lock:
                 if len(self.steps) >= STEPS_KEPT:
                     self.steps.clear()
                 self.steps[key] = found
         return found
+
+    def _current(self, plan, env):
+        """``plan.current(env)``, looked at once per plan within ``one_version``."""
+        looked = self.looked
+        if looked is not None and id(plan) in looked:
+            return True
+        current = plan.current(env)
+        if current and looked is not None:
+            looked.add(id(plan))
+        return current
 
     def _plan(self, env, name, subject_personal, preheader_personal, static):
         personal = set(PERSONAL) | ({"subject"} if subject_personal else set()) \
@@ -243,6 +259,25 @@ def _cache(env):
     if cache is None:
         cache = env._drip_render_once = _Cache()
     return cache
+
+
+@contextmanager
+def one_version(env):
+    """Within: each step's template files are looked at once, by its first email, rather than
+    for every email. The emails of a step rendered once in a batch of a send run then come
+    from one version of its templates (an edit saved meanwhile shows from the next batch on,
+    as between the worker's runs), and `drip send` no longer pays for a look at every file
+    for each email (about a tenth of its CPU). Only an environment that reloads templates
+    looks at all (the CLI's; the worker's is frozen); nested, the outer one holds."""
+    cache = _cache(env)
+    if not env.auto_reload or cache.looked is not None:
+        yield
+        return
+    cache.looked = set()
+    try:
+        yield
+    finally:
+        cache.looked = None
 
 
 def render(env, static, personal, *, template, subject, preheader, label, key):

@@ -446,6 +446,28 @@ def test_an_unreloaded_environment_sees_an_edit_on_disk_as_today(shipped, make_d
     assert message.text.startswith("Hello again, Ana,")
 
 
+def test_a_batch_renders_from_one_version_of_its_templates(shipped, make_drip):
+    """A send run's batch renders every email from the templates as they were when its first
+    email of that step was rendered, and looks at their files that once rather than for every
+    email (about a tenth of `drip send`'s CPU); an edit saved meanwhile shows from the next
+    batch on, as it does between the worker's runs."""
+    drip = make_drip(base_env(shipped))
+    campaign = drip.campaigns.get("glute-progression")
+    step = campaign.steps[1]
+    ana, bea = SAMPLES[0].subscriber, SAMPLES[3].subscriber
+    path = shipped / "templates" / "emails" / f"{step.template}.html"
+    with step_render.one_version(drip.templates):
+        first = assert_reference(drip, ana, campaign, step)
+        path.write_text("<p>Replaced for {{ subscriber.name }}.</p>\n", encoding="utf-8")
+        stamp = path.stat().st_mtime + 5
+        os.utime(path, (stamp, stamp))
+        same = compose(drip, bea, campaign, step, now=NOW)
+    assert "Replaced" not in first.text and "Replaced" not in same.text
+    assert same.html.count("<p") == first.html.count("<p")
+    after = assert_reference(drip, bea, campaign, step)
+    assert f"Replaced for {bea.name}." in after.text
+
+
 def test_the_steps_rendered_once_are_bounded(shipped, make_drip, monkeypatch):
     monkeypatch.setattr(step_render, "VARIANTS_KEPT", 2)
     drip = make_drip(base_env(shipped))
