@@ -173,7 +173,7 @@ class _Cache:
             found = self._make_step(env, static, personal, template, subject, preheader, label)
             looked = self.looked
             if looked is not None and isinstance(found, _Step):
-                looked.add(id(found.plan))          # planned from the files as they are now
+                looked.add(found.plan)              # planned from the files as they are now
             with self.lock:
                 if len(self.steps) >= STEPS_KEPT:
                     self.steps.clear()
@@ -183,11 +183,11 @@ class _Cache:
     def _current(self, plan, env):
         """``plan.current(env)``, looked at once per plan within ``one_version``."""
         looked = self.looked
-        if looked is not None and id(plan) in looked:
+        if looked is not None and plan in looked:
             return True
         current = plan.current(env)
         if current and looked is not None:
-            looked.add(id(plan))
+            looked.add(plan)
         return current
 
     def _plan(self, env, name, subject_personal, preheader_personal, static):

@@ -61,14 +61,13 @@ class _Sha1(HMACAlgorithm):
 
     def __init__(self):
         super().__init__(hashlib.sha1)
-        self._keyed = {}
+        self._keyed = (None, None)      # (key, its keyed state): a signer signs with one key
 
     def get_signature(self, key, value):
-        keyed = self._keyed.get(key)
-        if keyed is None:
-            if len(self._keyed) >= KEPT_SIGNERS:
-                self._keyed.clear()
-            keyed = self._keyed[key] = hmac.new(key, digestmod=hashlib.sha1)
+        known, keyed = self._keyed
+        if known != key:
+            keyed = hmac.new(key, digestmod=hashlib.sha1)
+            self._keyed = (key, keyed)
         signature = keyed.copy()
         signature.update(value)
         return signature.digest()

@@ -149,6 +149,33 @@ def seed(drip, count, due):
                    drip.campaigns.get("confirmation").fingerprint())
 
 
+def send_while_locked(drip, url, statement, params=(), *, now, timeout=60):
+    """``send_due(drip, now=now)`` in a thread while another connection to the PostgreSQL
+    database ``url`` holds the lock ``statement`` takes, released once the send finished or
+    ``timeout`` seconds passed. Returns (whether the send finished while the lock was still
+    held, its report or None)."""
+    import threading
+
+    import psycopg
+
+    from sender.dispatch import send_due
+
+    done, reports = threading.Event(), []
+
+    def run():
+        reports.append(send_due(drip, now=now))
+        done.set()
+
+    with psycopg.connect(url) as other:
+        other.execute(statement, params)
+        sender = threading.Thread(target=run, daemon=True)
+        sender.start()
+        finished = done.wait(timeout=timeout)
+        other.rollback()
+    sender.join(timeout=timeout)
+    return finished, (reports[0] if reports else None)
+
+
 def run_workers(environ, cwd, count):
     """Start ``count`` `drip worker --exit-when-idle` processes; return how many emails each
     one reports sending."""

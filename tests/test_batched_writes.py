@@ -300,12 +300,8 @@ def test_a_send_on_postgresql_waits_for_no_store_wide_lock(postgres_url, project
     """Every row a run writes is guarded by its lease, so recording the answers takes no
     store-wide lock: another process holding it (a worker recording, an import) does not
     hold up this run. (Recording used to take it, so workers queued behind one another.)"""
-    import threading
-
-    import psycopg
-
     from sender.store.postgres import _WRITE_LOCK
-    from tests.support import base_env
+    from tests.support import base_env, send_while_locked
 
     drip = make_drip(base_env(project, DRIP_DATABASE=postgres_url, DRIP_SEND_WINDOW="always"),
                      provider=Answering())
@@ -313,20 +309,8 @@ def test_a_send_on_postgresql_waits_for_no_store_wide_lock(postgres_url, project
         drip.store.set_meta(f"campaign-fingerprint:{campaign.id}", campaign.fingerprint())
     people(drip, "ok", 3)
     people(drip, "busy", 2)
-    done, reports = threading.Event(), []
-
-    def run():
-        reports.append(send_due(drip, now=NOW))
-        done.set()
-
-    with psycopg.connect(postgres_url) as other:
-        other.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))   # held until the end
-        sender = threading.Thread(target=run, daemon=True)
-        sender.start()
-        finished = done.wait(timeout=30)
-        other.rollback()
-    sender.join(timeout=30)
+    finished, report = send_while_locked(drip, postgres_url, "SELECT pg_advisory_xact_lock(%s)",
+                                         (_WRITE_LOCK,), now=NOW, timeout=30)
     assert finished, "the run waited for the store-wide write lock"
-    [report] = reports
     assert (report.sent, report.retried) == (3, 2)
     assert drip.store.delivery_counts() == {"sent": 3, "scheduled": 2}

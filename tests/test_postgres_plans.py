@@ -18,7 +18,7 @@ import pytest
 from sender.dispatch import send_due
 from sender.models import Consent
 from tests.conftest import at
-from tests.support import base_env, seed
+from tests.support import base_env, seed, send_while_locked
 
 NOW = at("2026-03-02T18:00Z")
 
@@ -121,26 +121,12 @@ def test_statistics_are_not_refreshed_inside_a_callers_transaction(pg_drip):
 def test_a_table_another_process_has_locked_does_not_hold_up_sending(pg_drip, postgres_url):
     """ANALYZE needs a lock that a VACUUM, an index being built or another ANALYZE holds for
     a while; the claims need no such lock, so the refresh skips that table, never waits."""
-    import threading
-
-    import psycopg
-
     seed(pg_drip, 2000, NOW - timedelta(hours=1))
-    done, reports = threading.Event(), []
-
-    def run():
-        reports.append(send_due(pg_drip, now=NOW))
-        done.set()
-
-    with psycopg.connect(postgres_url) as other:
-        other.execute("LOCK TABLE deliveries, subscribers IN SHARE UPDATE EXCLUSIVE MODE")
-        sender = threading.Thread(target=run, daemon=True)
-        sender.start()
-        finished = done.wait(timeout=60)
-        other.rollback()
-    sender.join(timeout=60)
+    finished, report = send_while_locked(
+        pg_drip, postgres_url, "LOCK TABLE deliveries, subscribers IN SHARE UPDATE EXCLUSIVE MODE",
+        now=NOW)
     assert finished, "the send waited for the lock another process held"
-    assert reports[0].sent == 2000
+    assert report.sent == 2000
     assert pg_drip.store.delivery_counts() == {"sent": 2000}
 
 
@@ -207,3 +193,27 @@ def test_the_hand_off_mark_is_written_in_place(pg_drip, postgres_url):
             " WHERE relname = 'deliveries'").fetchone()
     assert updated >= 3 * 2000                  # the claim, the mark and the record of each
     assert in_place >= 2000 * 0.6               # most marks, at least
+
+
+def test_a_provider_message_with_a_nul_is_recorded_not_fatal(postgres_url, project, make_drip):
+    """A provider's answer is outside text: one that rejects an address with a NUL in its
+    message (PostgreSQL text cannot hold one) is recorded as that delivery's failure, the
+    NUL shown as U+FFFD, and the rest of the batch as sent; the ledger write did not fail."""
+    from tests.providers.loopback import FakeApi, Reply, make_provider
+
+    api = FakeApi()
+    counter = iter(range(1, 100))
+    api.default = lambda seen: Reply(200, [
+        {"ErrorCode": 300 if n == 0 else 0, "MessageID": f"pm-{next(counter)}",
+         "Message": "Invalid 'To' address\x00 here" if n == 0 else "OK"}
+        for n, _ in enumerate(seen.json())])
+    try:
+        drip = make_drip(base_env(project, DRIP_DATABASE=postgres_url, DRIP_SEND_WINDOW="always"),
+                         provider=make_provider("postmark", api.url))
+        seed(drip, 3, NOW - timedelta(hours=1))
+        report = send_due(drip, now=NOW)
+    finally:
+        api.close()
+    assert (report.sent, report.failed) == (2, 1)
+    [failed] = [d for d in drip.store.deliveries() if d.state == "failed"]
+    assert "\ufffd here" in failed.last_error and "\x00" not in failed.last_error

@@ -81,9 +81,18 @@ def bigints(values):
     return "{" + ",".join(map(str, values)) + "}"
 
 
+def _storable(value):
+    """A value as PostgreSQL can store it. Text cannot hold a NUL, and some text comes from
+    outside (a failure reason is a provider's answer): a NUL is written as U+FFFD, so it stays
+    visible and the write does not fail."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "\ufffd")
+    return value
+
+
 def _json_value(value):
     """A column value as ``json_to_recordset`` reads it: a time in ISO 8601 with its offset."""
-    return value.isoformat() if isinstance(value, datetime) else value
+    return value.isoformat() if isinstance(value, datetime) else _storable(value)
 
 
 def _out(value):
@@ -132,7 +141,10 @@ class PostgresStore(SqlStore):
 
     def _x(self, sql, params=()):
         """Run one statement: the shared SQL's ``?`` placeholders become psycopg's ``%s`` (this
-        module's own SQL is written with ``%s`` and ``%(name)s`` already)."""
+        module's own SQL is written with ``%s`` and ``%(name)s`` already); text as PostgreSQL
+        can store it (``_storable``)."""
+        params = ({k: _storable(v) for k, v in params.items()} if isinstance(params, dict)
+                  else [_storable(v) for v in params])
         return self.conn.execute(sql.replace("?", "%s"), params)
 
     def _many(self, sql, rows):
